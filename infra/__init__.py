@@ -1,0 +1,1 @@
+"""kaito-gitops: workload specs, KAITO manifests and the Pulumi program for AKS."""

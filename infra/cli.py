@@ -1,0 +1,62 @@
+"""The `kaito-gitops` console script.
+
+Each sub-command lives in its own module under `infra.commands` and exposes
+`register(subparsers)`, which adds its parser and sets `handler` to a function
+taking the parsed arguments and returning an exit code: 0 ok, 1 invalid input,
+2 usage error. Modules are imported only when their command runs, so `validate`
+never pays for importing the Pulumi providers or torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command name -> module under infra.commands
+COMMANDS = {
+    "validate": "validate",
+    "render": "render",
+    "diff": "diff",
+    "plan": "plan",
+    "new": "new",
+    "dataset": "dataset",
+}
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors already; this keeps the message on one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = _Parser(prog="kaito-gitops", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    for name, module in COMMANDS.items():
+        # Import only the command being run; list the rest by name for --help.
+        if wanted in (None, name) or wanted not in COMMANDS:
+            importlib.import_module(f"infra.commands.{module}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("kaito-gitops: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Problems found in a user's files, reported all at once in one line each.
+
+The format `path:line: $.json.path: message (hint: ...)` lets editors and CI
+annotations jump to the spot, and names the field to change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    path: str
+    line: int
+    json_path: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.path}:{self.line}: {self.json_path}: {self.message}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+@dataclass
+class SpecError(Exception):
+    """Raised with every diagnostic found, never only the first."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "\n".join(str(d) for d in sorted(self.diagnostics))
