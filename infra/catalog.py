@@ -1,0 +1,114 @@
+"""Facts the validator, renderer, Pulumi program and cost estimate share.
+
+KAITO's preset list (vendored unchanged in `data/kaito/`), our tuning table
+(`data/presets.yaml`) and the Azure GPU VM sizes (`data/skus.yaml`). Loaded once
+and cached: the validator calls these for every workload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+DATA = resources.files("infra") / "data"
+CRD_FILE = DATA / "kaito" / "kaito.sh_workspaces.yaml"
+
+
+def _load(*parts: str) -> Any:
+    node = DATA
+    for part in parts:
+        node = node / part
+    return yaml.safe_load(node.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Sku:
+    name: str
+    gpus: int
+    gpu_memory_gib: int = 0
+    gpu: str = ""
+    vcpus: int = 0
+    memory_gib: int = 0
+    ephemeral_os_disk: bool = False
+    gpu_fraction: float = 1.0
+
+    @property
+    def total_gpu_memory_gib(self) -> float:
+        return self.gpus * self.gpu_memory_gib
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    tag: str
+    tuning: bool
+    params_b: float | None = None
+    disk: str | None = None
+
+
+@cache
+def skus() -> dict[str, Sku]:
+    return {name: Sku(name=name, **fields) for name, fields in _load("skus.yaml")["skus"].items()}
+
+
+def sku(name: str) -> Sku | None:
+    return skus().get(name)
+
+
+def gpu_skus() -> list[str]:
+    return sorted(name for name, s in skus().items() if s.gpus)
+
+
+@cache
+def _tuning_table() -> dict[str, Any]:
+    return _load("presets.yaml")
+
+
+@cache
+def presets() -> dict[str, Preset]:
+    tuning = _tuning_table()["presets"]
+    out = {}
+    for model in _load("kaito", "supported_models.yaml")["models"]:
+        name = model["name"]
+        if name == "base":  # KAITO's runtime image, not a model
+            continue
+        extra = tuning.get(name, {})
+        out[name] = Preset(
+            name=name,
+            tag=str(model.get("tag", "")),
+            tuning=bool(extra.get("tuning", False)),
+            params_b=extra.get("params_b"),
+            disk=extra.get("disk"),
+        )
+    return out
+
+
+def preset(name: str) -> Preset | None:
+    return presets().get(name)
+
+
+def tuning_presets() -> list[str]:
+    return sorted(name for name, p in presets().items() if p.tuning)
+
+
+def tuning_memory_gib(preset_name: str, method: str, quantization: str | None = None) -> float | None:
+    """Estimated GPU memory one tuning run of this preset needs (see data/presets.yaml)."""
+    p = preset(preset_name)
+    if p is None or p.params_b is None:
+        return None
+    table = _tuning_table()
+    key = "lora" if method == "lora" else f"qlora-{quantization or '4bit'}"
+    return round(p.params_b * table["bytes_per_param"][key] + table["tuning_overhead_gib"][method], 1)
+
+
+@cache
+def workspace_crd_schema(version: str = "v1beta1") -> dict[str, Any]:
+    crd = yaml.safe_load(CRD_FILE.read_text(encoding="utf-8"))
+    for v in crd["spec"]["versions"]:
+        if v["name"] == version:
+            return v["schema"]["openAPIV3Schema"]
+    raise KeyError(f"the vendored KAITO CRD has no version {version}")
