@@ -169,8 +169,11 @@ def _explain(error) -> tuple[str, str]:
         return f"{error.instance!r} is not allowed", "use one of: " + ", ".join(map(str, error.validator_value))
     if error.validator == "const":
         return f"{error.instance!r} is not allowed", f"use {error.validator_value!r}"
-    if error.validator == "pattern" and "DNS-1123" in description:
-        return f"{error.instance!r} is not a DNS-1123 label", description
+    if error.validator == "pattern" and error.validator_value == DNS_LABEL.pattern:
+        return (f"{error.instance!r} is not a DNS-1123 label",
+                "lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters")
+    if error.validator == "pattern" and error.validator_value == "^https://":
+        return f"{error.instance!r} is not an https URL", "data is fetched over https only"
     return error.message, description
 
 
