@@ -146,7 +146,7 @@ def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bo
         out.add(doc, path, value.reason, f"quote it (\"{value}\") if you mean a string, or write the value plainly")
     for error in _validator(kind).iter_errors(data):
         path = error.json_path
-        if path in doc.ambiguous or path == "$.apiVersion":
+        if path in doc.ambiguous or path in doc.rejected or path == "$.apiVersion":
             continue
         message, hint = _explain(error)
         if error.validator == "additionalProperties":
@@ -160,7 +160,7 @@ def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bo
                     error.schema.get("properties", {}).get(missing, {}).get("description", ""))
             continue
         out.add(doc, path, message, hint)
-    return len(out.problems) == before
+    return len(out.problems) == before and not doc.rejected
 
 
 def _explain(error) -> tuple[str, str]:

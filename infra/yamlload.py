@@ -42,7 +42,7 @@ class Document:
     data: Any = None
     lines: dict[str, int] = field(default_factory=dict)
     ambiguous: dict[str, Ambiguous] = field(default_factory=dict)
-    comments_header: str = ""
+    rejected: set[str] = field(default_factory=set)  # paths already reported; schema errors there are noise
 
     def line(self, json_path: str) -> int:
         """The line of `json_path`, or of its nearest ancestor that has one."""
@@ -142,6 +142,7 @@ def _build(node: Node, path: str, doc: Document, loader: _Loader, problems: list
     if node.tag not in _STANDARD_TAGS:
         problems.append(Diagnostic(doc.path, line, path, f"tag {node.tag!r} is not allowed",
                                    "remove the tag; specs hold plain strings, numbers, lists and mappings"))
+        doc.rejected.add(path)
         return None
     if isinstance(node, MappingNode):
         out: dict[str, Any] = {}
