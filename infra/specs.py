@@ -281,12 +281,27 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], ou
                 "KAITO mounts results under /mnt; use e.g. /mnt/results")
     if "continueFrom" in spec:
         _check_adapter_reference(doc, "$.spec.continueFrom", spec["continueFrom"], workloads, out, itself=w.name)
+    if spec["engine"] == "kaito":
+        _check_kaito_engine_limits(doc, spec, out)
     if spec["engine"] == "bundled":
         if not spec["placement"].get("nodePool"):
             out.add(doc, "$.spec.placement", "the bundled engine needs a node pool",
                     "set placement.nodePool or nodePool in _defaults.yaml")
     if _check_instance_type(doc, "$.spec.placement.instanceType", spec["placement"]["instanceType"], out) and preset:
         _check_fit(w, doc, out)
+
+
+def _check_kaito_engine_limits(doc: Document, spec: dict[str, Any], out: _Collector) -> None:
+    """KAITO's tuning Workspace has no place for these; our trainer does."""
+    unsupported = {
+        "$.spec.data.validation": "validation" in spec["data"],
+        "$.spec.continueFrom": "continueFrom" in spec,
+        "$.spec.hyperparameters.maxSeqLength": "maxSeqLength" in spec["hyperparameters"],
+    }
+    for path, present in unsupported.items():
+        if present:
+            out.add(doc, path, f"{path.rsplit('.', 1)[-1]} is not supported by the kaito engine",
+                    "set engine: bundled, or remove it")
 
 
 def _check_fit(w: Workload, doc: Document, out: _Collector) -> None:
