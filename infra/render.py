@@ -389,8 +389,20 @@ def _bundled_job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> di
 MARKER = ".kaito-gitops-rendered"
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (the ConfigMap's training_config.yaml) as literal blocks, so diffs read line by line."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
 def to_yaml(obj: dict[str, Any]) -> str:
-    return yaml.safe_dump(copy.deepcopy(obj), sort_keys=True, default_flow_style=False, width=120)
+    return yaml.dump(copy.deepcopy(obj), Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=120)
 
 
 def manifest_path(obj: dict[str, Any]) -> str:

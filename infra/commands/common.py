@@ -1,0 +1,25 @@
+"""Helpers the sub-commands share: load an environment, or report why not."""
+
+from __future__ import annotations
+
+import sys
+
+from infra.model import Environment
+
+
+def load_or_report(env_name: str) -> Environment | int:
+    """The environment, or the exit code after printing every problem (2 for an unknown env, 1 for bad specs)."""
+    from infra.diagnostics import SpecError
+    from infra.specs import WORKLOADS_DIR, environments, load_environment
+
+    if env_name not in environments(WORKLOADS_DIR):
+        print(f"kaito-gitops: unknown environment {env_name!r}; environments: {', '.join(environments(WORKLOADS_DIR))}",
+              file=sys.stderr)
+        return 2
+    try:
+        return load_environment(env_name)
+    except SpecError as error:
+        for problem in sorted(set(error.diagnostics)):
+            print(problem)
+        print(f"{len(set(error.diagnostics))} problem(s) found", file=sys.stderr)
+        return 1
