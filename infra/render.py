@@ -9,6 +9,7 @@ sorted when written.
 from __future__ import annotations
 
 import copy
+import textwrap
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ def _tuning(env: Environment, w: Workload, jobs: dict[str, Workload]) -> list[di
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _meta(env, w, config_map_name(w), "tuning"),
-        "data": {"training_config.yaml": yaml.safe_dump(training_config(w), sort_keys=False)},
+        "data": {"training_config.yaml": yaml.dump(training_config(w), Dumper=_FastDumper, sort_keys=False)},
     }
     if w.spec["engine"] == "kaito":
         return [config_map, _tuning_workspace(env, w)]
@@ -100,18 +101,17 @@ def _tuning(env: Environment, w: Workload, jobs: dict[str, Workload]) -> list[di
 
 
 @cache
-def _kaito_defaults(method: str) -> str:
-    """KAITO's own default training_config.yaml for the method (a Helm template's data)."""
+def _kaito_defaults(method: str) -> dict[str, Any]:
+    """KAITO's own default training config for the method (the data of a Helm-templated ConfigMap)."""
     template = (catalog.DATA / "kaito" / f"{method}-params.yaml").read_text(encoding="utf-8")
-    return template.split("training_config.yaml: |", 1)[1]
+    block = template.split("training_config.yaml: |", 1)[1]
+    return yaml.safe_load(textwrap.dedent(block))["training_config"]
 
 
 def training_config(w: Workload) -> dict[str, Any]:
     """KAITO's six-section training config, starting from KAITO's defaults for the method."""
-    import textwrap
-
     spec, hp = w.spec, w.spec["hyperparameters"]
-    config = yaml.safe_load(textwrap.dedent(_kaito_defaults(spec["method"])))["training_config"]
+    config = copy.deepcopy(_kaito_defaults(spec["method"]))
     if spec["method"] == "qlora" and spec.get("quantization") == "8bit":
         config["QuantizationConfig"] = {"load_in_8bit": True}
     lora = config["LoraConfig"]
@@ -387,6 +387,9 @@ def _bundled_job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> di
 # --- output -----------------------------------------------------------------
 
 MARKER = ".kaito-gitops-rendered"
+
+
+_FastDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class _Dumper(yaml.SafeDumper):
