@@ -2,7 +2,7 @@
 
 Nothing is downloaded. The model has the real Phi-3 module names (qkv_proj, o_proj,
 gate_up_proj, down_proj) so that LoRA target detection is tested against the architecture
-we serve, but it is small enough (hidden 32, 2 layers, vocab ~300) to train in seconds on CPU.
+we serve, but it is small enough (hidden 64, 2 layers, vocab ~300) to train in seconds on CPU.
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     torch.manual_seed(0)
     config = Phi3Config(
         vocab_size=len(tiny_tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=64,  # bitsandbytes' CPU 4-bit inference path needs in_features % 64 == 0
+        intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=4,

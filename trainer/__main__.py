@@ -1,0 +1,98 @@
+"""`python -m trainer` / `kaito-trainer`: train (default), `check` a config, or `package` an adapter.
+
+Exit codes (the bundled Job's podFailurePolicy relies on them):
+  0    success
+  1    unexpected failure (a retry may help: node or GPU trouble, out of memory)
+  2    bad configuration or input: fix training_config.yaml or the data, retrying cannot help
+  143  stopped by SIGTERM after writing a checkpoint: run again to resume
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from trainer.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 143
+
+log = logging.getLogger("trainer")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer", description="LoRA/QLoRA fine-tuning from KAITO's training_config.yaml.",
+        epilog="Exit codes: 0 ok, 1 unexpected failure, 2 bad config or data, 143 SIGTERM (checkpointed).")
+    sub = parser.add_subparsers(dest="command")
+    for name, helptext in (("train", "fine-tune (the default command)"),
+                           ("check", "check training_config.yaml without loading torch")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--config", default=DEFAULT_CONFIG_PATH, help="training_config.yaml (default: %(default)s)")
+        if name == "train":
+            p.add_argument("--data", default="/mnt/data", type=Path,
+                           help="data directory; relative dataset paths are under it (default: %(default)s)")
+    pkg = sub.add_parser("package", help="lay an adapter out as KAITO's adapter image expects (/data/...)")
+    pkg.add_argument("--adapter", required=True, type=Path, help="directory with the trained adapter")
+    pkg.add_argument("--out", required=True, type=Path, help="build context to write (Dockerfile + data/)")
+    return parser
+
+
+def _train(args) -> int:
+    from trainer.train import Interrupted, run
+
+    cfg = load_config(args.config)
+    try:
+        run(cfg, args.data)
+    except Interrupted as stop:
+        log.warning("%s; exiting with %d so the Job runs the pod again", stop, EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean the input is wrong: ours, and the data module's (if it defines one)."""
+    errors: tuple[type[BaseException], ...] = (ConfigError,)
+    try:
+        from trainer.data import DataError
+    except ImportError:
+        return errors
+    return errors + (DataError,)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv.insert(0, "train")  # KAITO's entry point takes no sub-command
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "check":
+            load_config(args.config)
+            print(f"{args.config}: ok")
+            return EXIT_OK
+        if args.command == "package":
+            from trainer.package import package_adapter
+
+            package_adapter(args.adapter, args.out)
+            print(f"adapter image context written to {args.out}")
+            return EXIT_OK
+        return _train(args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except Exception as err:  # noqa: BLE001 - the exit code decides whether the Job retries
+        if isinstance(err, _input_errors()):
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_CONFIG
+        if type(err).__name__ == "OutOfMemoryError":
+            print(f"error: out of GPU memory ({err}); lower TrainingArguments.per_device_train_batch_size or "
+                  "BundledConfig.max_seq_length, or use QLoRA", file=sys.stderr)
+            return EXIT_FAILED
+        log.exception("training failed")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

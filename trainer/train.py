@@ -1,0 +1,173 @@
+"""One fine-tuning run: config → data → model + adapter → train (resumable) → adapter, metrics.
+
+Outputs in TrainingArguments.output_dir, in this order so that a reader can trust the marker:
+adapter_config.json + adapter_model.safetensors, train_log.jsonl, loss_curve.png, metrics.json,
+and last fine_tuning_completed.txt (KAITO's completion marker).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+from trainer.checkpoint import CompleteCheckpoints, JsonLinesLog, StopOnSigterm, latest_complete_checkpoint
+from trainer.config import ConfigError, TrainerConfig
+from trainer.evaluate import evaluate, plot_losses
+from trainer.model import attach_adapter, bf16_supported, load_base_model, load_tokenizer
+
+log = logging.getLogger(__name__)
+
+DATA_EXTENSIONS = (".parquet", ".jsonl", ".json", ".csv")
+COMPLETED_MARKER = "fine_tuning_completed.txt"
+
+
+class Interrupted(Exception):
+    """SIGTERM arrived; a checkpoint was written and the run must exit non-zero to be retried."""
+
+
+def resolve_data_path(configured: str | None, data_dir: Path, key: str) -> Path:
+    """A data file: the configured one (relative paths under data_dir), or the first found under data_dir."""
+    path = data_dir if configured is None else Path(configured)
+    if not path.is_absolute():
+        path = data_dir / path
+    if path.is_file():
+        return path
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DATA_EXTENSIONS)
+        if files:
+            return files[0]
+        raise ConfigError([f"{key}: no {', '.join(DATA_EXTENSIONS)} file under {path}; mount the data there or "
+                           "set the key to the data file"])
+    raise ConfigError([f"{key}: {path} does not exist; set it to the data file (relative paths are under "
+                       f"--data {data_dir})"])
+
+
+def _training_arguments(cfg: TrainerConfig, has_eval: bool):
+    from transformers import TrainingArguments
+
+    t = cfg.training
+    own = {f.name: getattr(t, f.name) for f in dataclasses.fields(t)
+           if f.name not in ("extra", "output_dir", "save_total_limit", "resume_from_checkpoint", "bf16",
+                             "gradient_checkpointing", "gradient_checkpointing_kwargs")}
+    if t.eval_strategy != "no" and not has_eval:
+        raise ConfigError(["TrainingArguments.eval_strategy: evaluation during training needs evaluation data; "
+                           "set DatasetConfig.train_test_split below 1 or BundledConfig.validation_path"])
+    try:
+        return TrainingArguments(
+            **own, **t.extra,
+            output_dir=str(cfg.checkpoint_dir),
+            bf16=bf16_supported() and not t.fp16 if t.bf16 is None else t.bf16,
+            save_total_limit=None,  # CompleteCheckpoints rotates, after the newest is marked complete
+            # KAITO's names; transformers 5 calls them activation checkpointing.
+            activation_checkpointing=t.gradient_checkpointing,
+            activation_checkpointing_kwargs=t.gradient_checkpointing_kwargs,
+        )
+    except (ValueError, TypeError) as err:
+        raise ConfigError([f"TrainingArguments: {err}"]) from None
+
+
+def _resume_point(cfg: TrainerConfig) -> Path | None:
+    explicit = cfg.training.resume_from_checkpoint
+    if explicit:
+        if not Path(explicit).is_dir():
+            raise ConfigError([f"TrainingArguments.resume_from_checkpoint: {explicit} is not a directory"])
+        return Path(explicit)
+    return latest_complete_checkpoint(cfg.checkpoint_dir)
+
+
+def _prepare_data(cfg: TrainerConfig, tokenizer, data_dir: Path):
+    """Train and evaluation examples via the data module.
+
+    Contract with trainer.data (owned by the data engineer):
+    prepare_datasets(dataset_cfg, tokenizer, max_seq_length, seed, validation_path=None)
+        -> (train_examples, eval_examples, report); examples are dicts with input_ids and labels
+        (-100 on non-assistant tokens); eval_examples is empty when there is no evaluation data.
+    """
+    from trainer.data import prepare_datasets
+
+    ds = dataclasses.replace(cfg.dataset, dataset_path=str(
+        resolve_data_path(cfg.dataset.dataset_path, data_dir, "DatasetConfig.dataset_path")))
+    validation = None
+    if cfg.bundled.validation_path:
+        validation = resolve_data_path(cfg.bundled.validation_path, data_dir, "BundledConfig.validation_path")
+    return prepare_datasets(ds, tokenizer, cfg.bundled.max_seq_length, cfg.training.seed,
+                            validation_path=validation)
+
+
+def _make_collator(cfg: TrainerConfig, tokenizer):
+    from trainer.collate import make_collator
+
+    return make_collator(tokenizer, padding_free=cfg.bundled.padding_free,
+                         pad_to_multiple_of=cfg.collator.pad_to_multiple_of)
+
+
+def run(cfg: TrainerConfig, data_dir: Path) -> dict:
+    """Train, save the adapter and metrics; raise Interrupted after a SIGTERM checkpoint."""
+    from transformers import Trainer, set_seed
+
+    for warning in cfg.warnings:
+        log.warning("%s", warning)
+    out = Path(cfg.training.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / COMPLETED_MARKER).unlink(missing_ok=True)
+    set_seed(cfg.training.seed)
+
+    tokenizer = load_tokenizer(cfg)
+    train_examples, eval_examples, report = _prepare_data(cfg, tokenizer, data_dir)
+    log.info("data: %d training and %d evaluation examples", len(train_examples), len(eval_examples))
+    collator = _make_collator(cfg, tokenizer)
+    args = _training_arguments(cfg, has_eval=bool(eval_examples))
+
+    model = attach_adapter(load_base_model(cfg), cfg)
+    trainable, total = model.get_nb_trainable_parameters()
+    log.info("trainable parameters: %d of %d (%.3f%%)", trainable, total, 100 * trainable / total)
+
+    resume = _resume_point(cfg)
+    resumed_step = 0
+    if resume is not None:
+        resumed_step = json.loads((resume / "trainer_state.json").read_text())["global_step"]
+        log.info("resuming from checkpoint %s (step %d)", resume, resumed_step)
+    else:
+        log.info("no complete checkpoint in %s: starting from step 0", cfg.checkpoint_dir)
+
+    stop = StopOnSigterm()
+    trainer = Trainer(
+        model=model, args=args, data_collator=collator, train_dataset=train_examples,
+        eval_dataset=eval_examples or None,
+        callbacks=[CompleteCheckpoints(cfg.training.save_total_limit), stop,
+                   JsonLinesLog(out / "train_log.jsonl", resumed_step)],
+    )
+    stop.install()
+    started = time.monotonic()
+    try:
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    finally:
+        stop.uninstall()
+    if stop.received:
+        raise Interrupted(f"stopped by SIGTERM at step {trainer.state.global_step}; checkpoint in "
+                          f"{cfg.checkpoint_dir}")
+
+    trainer.save_model(str(out))
+    metrics: dict = {
+        "train": {"loss": result.training_loss, "global_step": trainer.state.global_step,
+                  "resumed_from_step": resumed_step, "seconds": round(time.monotonic() - started, 1),
+                  "examples": len(train_examples)},
+        "data": report if isinstance(report, dict) else getattr(report, "__dict__", str(report)),
+    }
+    if cfg.bundled.evaluate and eval_examples:
+        batch = cfg.training.per_device_eval_batch_size
+        with model.disable_adapter():
+            metrics["base"] = evaluate(model, eval_examples, collator, batch)
+        metrics["tuned"] = evaluate(model, eval_examples, collator, batch)
+        metrics["eval_examples"] = len(eval_examples)
+        log.info("eval loss: base %.4f, tuned %.4f", metrics["base"]["loss"], metrics["tuned"]["loss"])
+    if plot_losses(out / "train_log.jsonl", out / "loss_curve.png"):
+        metrics["loss_curve"] = "loss_curve.png"
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    (out / COMPLETED_MARKER).write_text(f"Fine-Tuning completed at {time.strftime('%Y-%m-%d-%H-%M-%S')}\n")
+    log.info("adapter and metrics written to %s", out)
+    return metrics
+
