@@ -132,16 +132,18 @@ def training_config(w: Workload) -> dict[str, Any]:
 
 
 def _bundled_extensions(w: Workload, config: dict[str, Any]) -> None:
-    """What only our trainer reads: eviction-safe checkpoints, validation data, sequence length, continuation."""
+    """What only our trainer reads (its BundledConfig section, see trainer/config.py): eviction-safe
+    checkpoints on the Job's volume, validation data, sequence length, continuation."""
     spec, hp = w.spec, w.spec["hyperparameters"]
-    args = config["TrainingArguments"]
-    args.update({"save_strategy": "steps", "save_steps": 200, "gradient_checkpointing": True, "bf16": True})
+    config["TrainingArguments"].update({"save_strategy": "steps", "save_steps": 200})
+    bundled: dict[str, Any] = {"checkpoint_dir": f"{spec['outputDir']}/checkpoints"}
     if "maxSeqLength" in hp:
-        config["DatasetConfig"]["max_seq_length"] = hp["maxSeqLength"]
+        bundled["max_seq_length"] = hp["maxSeqLength"]
     if "validation" in spec["data"]:
-        config["DatasetConfig"]["validation_path"] = VALIDATION_DIR
+        bundled["validation_path"] = VALIDATION_DIR
     if "continueFrom" in spec:
-        config["ModelConfig"]["adapter_path"] = CONTINUE_DIR
+        bundled["continue_from"] = CONTINUE_DIR
+    config["BundledConfig"] = bundled
 
 
 def _source(spec_source: dict[str, Any], name: str | None = None) -> dict[str, Any]:

@@ -87,8 +87,9 @@ def test_inference_adapter_resolves_to_the_tuning_jobs_image():
 def test_training_config_has_kaitos_six_sections_and_the_hyperparameters():
     cm = _find("ConfigMap", "phi3-dolly-bundled-training-config")
     config = yaml.safe_load(cm["data"]["training_config.yaml"])["training_config"]
-    assert list(config) == ["ModelConfig", "QuantizationConfig", "LoraConfig", "TrainingArguments",
-                            "DataCollator", "DatasetConfig"]
+    assert list(config)[:6] == ["ModelConfig", "QuantizationConfig", "LoraConfig", "TrainingArguments",
+                                "DataCollator", "DatasetConfig"]
+    assert config["BundledConfig"] == {"checkpoint_dir": "/mnt/results/checkpoints", "max_seq_length": 2048}
     assert config["QuantizationConfig"]["load_in_4bit"] is True
     assert config["LoraConfig"] == {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05}
     assert config["TrainingArguments"]["per_device_train_batch_size"] == 8
@@ -96,9 +97,20 @@ def test_training_config_has_kaitos_six_sections_and_the_hyperparameters():
     assert config["TrainingArguments"]["output_dir"] == "/mnt/results"
 
 
+@pytest.mark.parametrize("label,root,env", ENVS, ids=[e[0] for e in ENVS])
+def test_every_rendered_training_config_is_accepted_by_the_bundled_trainer(label, root, env):
+    """One ConfigMap format for both engines: our trainer must accept what we render for either."""
+    from trainer.config import parse_config
+
+    for obj in render_environment(load_environment(env, root)):
+        if obj["kind"] == "ConfigMap":
+            parse_config(yaml.safe_load(obj["data"]["training_config.yaml"]))
+
+
 def test_kaito_engine_config_has_only_kaito_keys():
     config = yaml.safe_load(_find("ConfigMap", "phi3-dolly-qlora-training-config")["data"]["training_config.yaml"])
-    assert "max_seq_length" not in config["training_config"]["DatasetConfig"]
+    assert set(config["training_config"]) == {"ModelConfig", "QuantizationConfig", "LoraConfig",
+                                              "TrainingArguments", "DataCollator", "DatasetConfig"}
     assert "save_steps" not in config["training_config"]["TrainingArguments"]
 
 
