@@ -1,0 +1,312 @@
+"""The pull-request plan: one markdown comment reviewers read before they merge.
+
+Per environment it names the workloads added, changed and removed (with the
+rendered diff folded away), the Azure resources and what changes in them,
+estimated GPU hours and cost, and warnings a reviewer should not miss. The
+marker on the first line lets the workflow update the same comment in place.
+
+`python -m infra.review envs --base REF` prints (JSON) the environments a
+change touches; `python -m infra.review comment --base REF` writes the comment
+for them, appending the `pulumi preview` outputs the workflow collected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra import pricing
+from infra.model import INFERENCE_KIND, TUNING_KIND, Environment, Workload
+from infra.render import TEAM_LABEL
+
+MARKER = "<!-- kaito-gitops-plan -->"
+NAME_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "app.kubernetes.io/component"  # "tuning" or "inference" (infra/render.py)
+# Changes outside workloads/ that change what every environment deploys.
+ALL_ENV_PATHS = ("infra/", "schemas/", "trainer/", "pyproject.toml", "Makefile", ".github/workflows/")
+# GitHub rejects comments over 65,536 characters; the diff is cut first.
+MAX_COMMENT = 60_000
+
+
+# --- which environments a change touches ---------------------------------------------------------------
+
+
+def affected_environments(changed: list[str], known: list[str]) -> list[str]:
+    """workloads/<env>/… plans that env; infrastructure, schema, trainer or pipeline changes plan all."""
+    if any(path.startswith(ALL_ENV_PATHS) or Path(path).name.startswith("Pulumi.") for path in changed):
+        return sorted(known)
+    touched = {path.split("/")[1] for path in changed if path.startswith("workloads/") and path.count("/") >= 2}
+    return sorted(touched & set(known))
+
+
+def changed_files(base: str, repo: Path) -> list[str]:
+    """Files changed on this branch since it left `base` (what the pull request shows)."""
+    out = subprocess.run(["git", "-C", str(repo), "diff", "--name-only", f"{base}...HEAD"],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RefError(f"cannot diff against {base!r}: {out.stderr.strip() or 'unknown ref'}")
+    uncommitted = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=all"],
+                                 capture_output=True, text=True).stdout
+    return sorted(set(out.stdout.split()) | {line[3:].split(" -> ")[-1] for line in uncommitted.splitlines()})
+
+
+# --- what changes in one environment -------------------------------------------------------------------
+
+
+@dataclass
+class WorkloadChange:
+    action: str  # added | changed | removed
+    name: str
+    kind: str  # TuningJob | InferenceDeployment (removed ones: as rendered, e.g. Workspace)
+    team: str
+    workload: Workload | None  # None when removed
+
+
+@dataclass
+class EnvReview:
+    """Everything the comment says about one environment; `problems` set when its specs do not validate."""
+
+    name: str
+    base: str
+    problems: list[str] = field(default_factory=list)
+    env: Environment | None = None
+    changes: list = field(default_factory=list)  # infra.diff.Change
+    workloads: list[WorkloadChange] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    base_note: str = ""
+
+
+def _owner(obj: dict[str, Any]) -> str | None:
+    return obj["metadata"].get("labels", {}).get(NAME_LABEL)
+
+
+def workload_changes(env: Environment, old: list[dict], new: list[dict], changes: list) -> list[WorkloadChange]:
+    """Object changes grouped by the workload that owns them (the objects' app.kubernetes.io/name label)."""
+    from infra.diff import object_id
+
+    before = {object_id(o): o for o in old}
+    after = {object_id(o): o for o in new}
+    old_names = {n for n in map(_owner, old) if n}
+    touched = {_owner(after.get(c.id) or before[c.id]) for c in changes} - {None}
+    out = []
+    for name in sorted(touched):
+        current = env.by_name(name)
+        if current is not None:
+            action = "changed" if name in old_names else "added"
+            out.append(WorkloadChange(action, name, current.kind, current.team, current))
+        else:
+            labels = next(o for o in old if _owner(o) == name)["metadata"]["labels"]
+            kind = TUNING_KIND if labels.get(COMPONENT_LABEL) == "tuning" else INFERENCE_KIND
+            out.append(WorkloadChange("removed", name, kind, labels.get(TEAM_LABEL, ""), None))
+    return out
+
+
+def review_environment(name: str, base: str, repo: Path | None = None, root: Path | None = None) -> EnvReview:
+    """Validate `name`, render it and diff it against `base` (rendered at that ref with the current code)."""
+    from infra.diagnostics import SpecError
+    from infra.diff import diff_objects, render_at_ref
+    from infra.render import render_environment
+    from infra.specs import REPO_ROOT, WORKLOADS_DIR, load_environment
+
+    review = EnvReview(name, base)
+    try:
+        review.env = load_environment(name, root or WORKLOADS_DIR)
+    except SpecError as error:
+        review.problems = [str(d) for d in sorted(set(error.diagnostics))]
+        return review
+    try:
+        old = render_at_ref(name, base, repo or REPO_ROOT)
+    except SpecError as error:
+        review.base_note = (f"The specs at `{base}` do not validate ({len(error.diagnostics)} problem(s)); "
+                            "everything is shown as added.")
+        old = []
+    new = render_environment(review.env)
+    review.changes = diff_objects(old, new)
+    review.workloads = workload_changes(review.env, old, new, review.changes)
+    review.warnings = quota_warnings(review.env)
+    return review
+
+
+def quota_warnings(env: Environment) -> list[str]:
+    """Teams at the limit of a quota: the next workload they add will be refused."""
+    from infra.specs import gpus_held
+
+    out = []
+    for team, quota in sorted(env.defaults.get("teams", {}).items()):
+        mine = [w for w in env.workloads if w.team == team]
+        used = {"maxGPUs": sum(map(gpus_held, mine)),
+                "maxConcurrentTuningJobs": sum(w.kind == TUNING_KIND for w in mine)}
+        for key, value in used.items():
+            if key in quota and value >= quota[key]:
+                out.append(f"team `{team}` is at its `{key}` quota ({value} of {quota[key]}): "
+                           "its next workload here will be refused")
+    return out
+
+
+# --- markdown ------------------------------------------------------------------------------------------
+
+
+def _money(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.2f}"
+
+
+def _hours(value: float | None) -> str:
+    return "unknown size" if value is None else f"{value:,.1f}"
+
+
+def _price_note(price: pricing.Price | None, instance: str) -> str:
+    if price is None:
+        return f" (no price kept for {instance})"
+    return f" ({price.region} price: none kept for {price.requested})" if price.fallback else ""
+
+
+def cost_tables(env: Environment, names: set[str], region: str | None) -> list[str]:
+    """Markdown tables of estimated cost for the named workloads."""
+    lines: list[str] = []
+    tuning = [w for w in env.workloads if w.kind == TUNING_KIND and w.name in names]
+    inference = [w for w in env.workloads if w.kind == INFERENCE_KIND and w.name in names]
+    if tuning:
+        lines += ["", "**Tuning jobs** (estimated; per run)", "",
+                  "| job | instance | GPUs | examples × epochs | GPU hours | cost pay-as-you-go | cost Spot |",
+                  "|---|---|---|---|---|---|---|"]
+        for w in tuning:
+            e = pricing.estimate_tuning(w, region)
+            size = "unknown size" if e.examples is None else f"{e.examples:,} × {e.epochs:g}"
+            if e.hours is None:
+                payg = f"{_money(e.price.regular if e.price else None)}/h"
+                spot = f"{_money(e.price.spot if e.price else None)}/h"
+            else:
+                payg, spot = _money(e.cost("regular")), _money(e.cost("spot"))
+            lines.append(f"| `{w.name}` | {e.instance_type}{_price_note(e.price, e.instance_type)} | {e.gpus} | "
+                         f"{size} | {_hours(e.gpu_hours)} | {payg} | {spot} |")
+    if inference:
+        lines += ["", "**Inference deployments** (estimated; while running)", "",
+                  "| deployment | instance × count | GPUs | per hour pay-as-you-go | per hour Spot |",
+                  "|---|---|---|---|---|"]
+        for w in inference:
+            e = pricing.estimate_inference(w, region)
+            lines.append(f"| `{w.name}` | {e.instance_type} × {e.count}{_price_note(e.price, e.instance_type)} | "
+                         f"{e.gpus} | {_money(e.per_hour('regular'))} | {_money(e.per_hour('spot'))} |")
+    return lines
+
+
+ICONS = {"added": "➕", "changed": "✏️", "removed": "➖"}
+
+
+def environment_section(review: EnvReview, region: str | None = None, resources: list[str] | None = None,
+                        warnings: list[str] | None = None, preview: str | None = None) -> list[str]:
+    """The markdown for one environment."""
+    lines = [f"### `{review.name}`", ""]
+    if review.problems:
+        lines += [f"❌ **The specs do not validate** ({len(review.problems)} problem(s)); nothing here can deploy:",
+                  "", "```"] + review.problems + ["```"]
+        return lines
+    if review.base_note:
+        lines += [f"> {review.base_note}", ""]
+    counts = {a: sum(c.action == a for c in review.workloads) for a in ICONS}
+    if review.workloads:
+        lines += ["**Workloads**: " + ", ".join(f"{n} {a}" for a, n in counts.items()), "",
+                  "| | workload | kind | team |", "|---|---|---|---|"]
+        lines += [f"| {ICONS[c.action]} {c.action} | `{c.name}` | {c.kind} | {c.team} |" for c in review.workloads]
+    else:
+        lines.append("**Workloads**: no change.")
+    costed = {c.name for c in review.workloads if c.action != "removed"}
+    lines += cost_tables(review.env, costed, region)
+    lines += resources or []
+    all_warnings = (warnings or []) + review.warnings
+    if all_warnings:
+        lines += ["", "**Warnings**", ""] + [f"- ⚠️ {w}" for w in all_warnings]
+    if review.changes:
+        lines += ["", f"<details><summary>Rendered Kubernetes objects: {len(review.changes)} change(s)</summary>", ""]
+        for change in review.changes:
+            lines += [f"**{change.action}**: `{change.title}`", "", "```diff", change.diff.rstrip("\n"), "```", ""]
+        lines.append("</details>")
+    if preview is not None:
+        lines += ["", "<details><summary>pulumi preview</summary>", "", "```", preview.rstrip("\n"), "```", "",
+                  "</details>"]
+    return lines
+
+
+def comment(sections: list[list[str]], base: str, envs: list[str]) -> str:
+    """The whole comment: marker, heading, one section per environment, the estimate's source."""
+    head = [MARKER, "## kaito-gitops plan", ""]
+    if envs:
+        head.append(f"Against `{base}`; environments touched: " + ", ".join(f"`{e}`" for e in envs) + ".")
+    else:
+        head.append(f"Against `{base}`: this change touches no environment (no workload, infrastructure, "
+                    "schema, trainer or pipeline change), so nothing will deploy.")
+    body = head + [line for section in sections for line in [""] + section]
+    body += ["", "---", f"<sub>{pricing.source_note()} Merging deploys dev, then prod after approval.</sub>", ""]
+    text = "\n".join(body)
+    if len(text) > MAX_COMMENT:
+        cut = text[:MAX_COMMENT - 200]
+        text = cut + "\n```\n\n</details>\n\n… cut: the plan is longer than a comment can be; run " \
+                     "`kaito-gitops diff` locally for the rest.\n"
+    return text
+
+
+# --- command line --------------------------------------------------------------------------------------
+
+
+class RefError(Exception):
+    pass
+
+
+def _previews(folder: Path | None, env: str) -> str | None:
+    if folder is None:
+        return None
+    text = folder / f"{env}.txt"
+    outcome = folder / f"{env}.outcome"
+    status = outcome.read_text().strip() if outcome.is_file() else "missing"
+    if status != "success":
+        return f"pulumi preview did not succeed ({status}); see the workflow run.\n" + (
+            text.read_text() if text.is_file() else "")
+    return text.read_text() if text.is_file() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    from infra.specs import REPO_ROOT, WORKLOADS_DIR, environments
+
+    parser = argparse.ArgumentParser(prog="python -m infra.review", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    envs_cmd = sub.add_parser("envs", help="print the environments the change touches, as a JSON list")
+    envs_cmd.add_argument("--base", required=True, help="git ref the pull request merges into, e.g. origin/main")
+    out_cmd = sub.add_parser("comment", help="write the plan comment (markdown)")
+    out_cmd.add_argument("--base", required=True, help="git ref the pull request merges into, e.g. origin/main")
+    out_cmd.add_argument("--env", action="append", help="environment (repeatable; default: those the change touches)")
+    out_cmd.add_argument("--previews", type=Path, help="folder with <env>.txt / <env>.outcome from pulumi preview")
+    out_cmd.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    args = parser.parse_args(argv)
+
+    known = environments(WORKLOADS_DIR)
+    try:
+        touched = affected_environments(changed_files(args.base, REPO_ROOT), known)
+    except RefError as exc:
+        print(f"python -m infra.review: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "envs":
+        print(json.dumps(touched))
+        return 0
+    unknown = sorted(set(args.env or []) - set(known))
+    if unknown:
+        print(f"python -m infra.review: unknown environment(s) {', '.join(unknown)}; environments: {', '.join(known)}",
+              file=sys.stderr)
+        return 2
+    envs = args.env or touched
+    sections = [environment_section(review_environment(e, args.base), preview=_previews(args.previews, e))
+                for e in envs]
+    text = comment(sections, args.base, envs)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The pull-request plan comment: a new tuning spec is named with its GPU hours and cost, a removed spec
+shows as a removal (what `pulumi up` will delete), broken specs and quotas are called out, and the
+environments a change touches are the ones planned."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infra import review
+from infra.specs import WORKLOADS_DIR
+
+NEW_JOB = """\
+apiVersion: kaito-gitops.dev/v1alpha1
+kind: TuningJob
+metadata: {name: support-bot, team: search-ranking}
+spec:
+  baseModel: phi-3-mini-128k-instruct
+  method: qlora
+  data:
+    train:
+      urls: [https://example.com/support.parquet]
+      examples: 20000
+  output:
+    image: {repository: adapters/support-bot, tag: v1}
+  hyperparameters: {epochs: 2}
+"""
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t", *args],
+                          check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository holding a copy of workloads/, committed: the pull request's base."""
+    shutil.copytree(WORKLOADS_DIR, tmp_path / "workloads")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "base")
+    return tmp_path
+
+
+def _plan(repo: Path, env: str = "dev") -> str:
+    r = review.review_environment(env, "HEAD", repo=repo, root=repo / "workloads")
+    return review.comment([review.environment_section(r, region="eastus")], "HEAD", [env])
+
+
+def test_a_new_tuning_spec_is_named_with_its_workspace_gpu_hours_and_cost(repo: Path):
+    (repo / "workloads/dev/search-ranking").mkdir()
+    (repo / "workloads/dev/search-ranking/support-bot.yaml").write_text(NEW_JOB)
+    text = _plan(repo)
+    assert text.startswith(review.MARKER + "\n")
+    assert "| ➕ added | `support-bot` | TuningJob | search-ranking |" in text
+    assert "**added**: `Workspace search-ranking/support-bot`" in text  # the KAITO tuning Workspace, in the diff
+    assert "<details><summary>Rendered Kubernetes objects" in text
+    from infra import pricing
+    from infra.specs import load_environment
+    est = pricing.estimate_tuning(load_environment("dev", repo / "workloads").by_name("support-bot"), "eastus")
+    row = next(line for line in text.splitlines() if line.startswith("| `support-bot` | Standard_NC24ads_A100_v4"))
+    assert f"| 20,000 × 2 | {est.gpu_hours:,.1f} | ${est.cost('regular'):,.2f} | ${est.cost('spot'):,.2f} |" in row
+    assert "Estimates only" in text and "2026-11-21" in text
+    # Unchanged workloads are not costed again.
+    assert "`phi3-dolly-qlora` |" not in text
+
+
+def test_without_the_examples_hint_the_job_is_unknown_size_and_priced_per_hour(repo: Path):
+    (repo / "workloads/dev/search-ranking").mkdir()
+    (repo / "workloads/dev/search-ranking/support-bot.yaml").write_text(NEW_JOB.replace("      examples: 20000\n", ""))
+    row = next(line for line in _plan(repo).splitlines() if line.startswith("| `support-bot` |"))
+    assert "unknown size" in row and "$3.67/h" in row and "$0.44/h" in row
+
+
+def test_a_removed_spec_shows_as_a_removal(repo: Path):
+    """Pulumi creates objects only from the current specs, so what the plan lists as removed is deleted."""
+    (repo / "workloads/dev/ml-platform/phi3-dolly.yaml").unlink()
+    text = _plan(repo)
+    assert "| ➖ removed | `phi3-dolly` | InferenceDeployment | ml-platform |" in text
+    assert "**removed**: `Workspace ml-platform/phi3-dolly`" in text
+    assert "**Workloads**: 0 added, 0 changed, 1 removed" in text
+
+
+def test_a_changed_spec_shows_as_changed_with_its_diff(repo: Path):
+    path = repo / "workloads/dev/ml-platform/phi3-dolly-qlora.yaml"
+    path.write_text(path.read_text().replace("epochs: 1", "epochs: 3"))
+    text = _plan(repo)
+    assert "| ✏️ changed | `phi3-dolly-qlora` | TuningJob | ml-platform |" in text
+    assert "+        num_train_epochs: 3" in text
+    assert "| 15,011 × 3 |" in text
+
+
+def test_no_change_says_so(repo: Path):
+    text = _plan(repo)
+    assert "**Workloads**: no change." in text and "<details>" not in text
+
+
+def test_a_spec_over_its_team_quota_is_refused_with_a_clear_error(repo: Path, monkeypatch, capsys):
+    """End to end: search-ranking may hold 2 GPUs in dev; a deployment asking for 3 is refused by
+    validate (exit 1, file, line, field, fix) and the plan comment says it cannot deploy."""
+    folder = repo / "workloads/dev/search-ranking"
+    folder.mkdir()
+    (folder / "ranker.yaml").write_text(
+        "apiVersion: kaito-gitops.dev/v1alpha1\nkind: InferenceDeployment\n"
+        "metadata: {name: ranker, team: search-ranking}\n"
+        "spec:\n  preset: phi-3-mini-128k-instruct\n  placement: {count: 3}\n")
+    monkeypatch.setattr("infra.specs.WORKLOADS_DIR", repo / "workloads")
+    from infra.cli import main
+    assert main(["validate"]) == 1
+    out = capsys.readouterr().out
+    assert "ranker.yaml:3: $.metadata.team: team 'search-ranking' is over its maxGPUs quota: 3 GPUs" in out
+    assert "raise teams.search-ranking.maxGPUs in _defaults.yaml" in out
+    text = _plan(repo)
+    assert "❌ **The specs do not validate**" in text and "over its maxGPUs quota" in text
+
+
+def test_a_team_at_its_quota_is_warned(repo: Path):
+    (repo / "workloads/dev/search-ranking").mkdir()
+    (repo / "workloads/dev/search-ranking/support-bot.yaml").write_text(NEW_JOB)  # its one tuning job
+    assert "team `search-ranking` is at its `maxConcurrentTuningJobs` quota (1 of 1)" in _plan(repo)
+
+
+@pytest.mark.parametrize("changed, expected", [
+    (["workloads/dev/ml-platform/x.yaml"], ["dev"]),
+    (["workloads/prod/_defaults.yaml", "docs/x.md"], ["prod"]),
+    (["workloads/dev/a.yaml", "workloads/prod/b/c.yaml"], ["dev", "prod"]),
+    (["infra/program.py"], ["dev", "prod"]),
+    (["infra/Pulumi.prod.yaml"], ["dev", "prod"]),
+    (["trainer/Dockerfile"], ["dev", "prod"]),
+    (["schemas/tuning-job.schema.json"], ["dev", "prod"]),
+    (["docs/gitops.md", "README.md", "tests/gitops/test_review.py"], []),
+    (["workloads/staging/x.yaml"], []),  # not an environment (no folder in the tree)
+])
+def test_affected_environments(changed, expected):
+    assert review.affected_environments(changed, ["dev", "prod"]) == expected
+
+
+def test_changed_files_covers_commits_and_uncommitted_work(repo: Path):
+    _git(repo, "checkout", "-qb", "feature")
+    (repo / "workloads/prod/ml-platform/new.yaml").write_text("x: 1\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "feature")
+    (repo / "workloads/dev/untracked.yaml").write_text("x: 1\n")
+    base = _git(repo, "rev-parse", "HEAD~1").strip()
+    assert review.changed_files(base, repo) == ["workloads/dev/untracked.yaml", "workloads/prod/ml-platform/new.yaml"]
+    with pytest.raises(review.RefError):
+        review.changed_files("no-such-ref", repo)
+
+
+def test_the_command_line_writes_the_comment_and_reports_bad_input(tmp_path: Path, capsys):
+    assert review.main(["comment", "--base", "HEAD", "--env", "dev", "--out", str(tmp_path / "plan.md")]) == 0
+    assert (tmp_path / "plan.md").read_text().startswith(review.MARKER)
+    assert review.main(["comment", "--base", "HEAD", "--env", "staging"]) == 2
+    assert "unknown environment(s) staging" in capsys.readouterr().err
+    assert review.main(["envs", "--base", "no-such-ref"]) == 2
+    assert "cannot diff against 'no-such-ref'" in capsys.readouterr().err
+
+
+def test_a_failed_preview_is_reported_not_hidden(tmp_path: Path):
+    (tmp_path / "dev.outcome").write_text("failure\n")
+    (tmp_path / "dev.txt").write_text("error: no credentials\n")
+    assert "did not succeed (failure)" in review._previews(tmp_path, "dev")
+    (tmp_path / "prod.outcome").write_text("success\n")
+    (tmp_path / "prod.txt").write_text("+ 1 to create\n")
+    assert review._previews(tmp_path, "prod") == "+ 1 to create\n"
+    assert "did not succeed (missing)" in review._previews(tmp_path, "staging")
+
+
+def test_an_oversized_comment_is_cut_below_githubs_limit():
+    huge = [["x" * 1000] * 100]
+    text = review.comment(huge, "HEAD", ["dev"])
+    assert len(text) < 65_536 and "cut:" in text
