@@ -142,7 +142,7 @@ def _bundled_extensions(w: Workload, config: dict[str, Any]) -> None:
     if "validation" in spec["data"]:
         bundled["validation_path"] = VALIDATION_DIR
     if "continueFrom" in spec:
-        bundled["continue_from"] = CONTINUE_DIR
+        bundled["continue_from"] = f"{CONTINUE_DIR}/data"
     config["BundledConfig"] = bundled
 
 
@@ -229,7 +229,7 @@ MOUNTS = {
     "shm": "/dev/shm",
 }
 VALIDATION_DIR = "/mnt/data/validation"
-CONTINUE_DIR = "/mnt/continue"
+CONTINUE_DIR = "/mnt/continue"  # the pulled image lands in image/, its data/ next to it
 
 
 def _checkpoint_claim(env: Environment, w: Workload) -> dict[str, Any]:
@@ -319,13 +319,19 @@ def _bundled_job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> di
         ref = spec["continueFrom"]
         image = adapter_image(env, jobs[ref["tuningJob"]]) if "tuningJob" in ref else ref["image"]
         volumes.append({"name": "continue", "emptyDir": {}})
-        init.append({
-            "name": "fetch-previous-adapter",
+        init += [{
+            "name": "pull-previous-adapter",
             "image": ORAS_IMAGE,
-            "args": ["pull", image, "--output", CONTINUE_DIR],
+            "args": ["pull", image, "--output", f"{CONTINUE_DIR}/image"],
             "securityContext": _container_security(),
             "volumeMounts": [_mount("continue", CONTINUE_DIR)],
-        })
+        }, {
+            "name": "unpack-previous-adapter",
+            "image": env.defaults["trainerImage"],
+            "command": ["sh", "-c", f"tar -xzf {CONTINUE_DIR}/image/layer.tar.gz -C {CONTINUE_DIR}"],
+            "securityContext": _container_security(),
+            "volumeMounts": [_mount("continue", CONTINUE_DIR)],
+        }]
         trainer_mounts.append(_mount("continue", CONTINUE_DIR, read_only=True))
     trainer = {
         "name": "trainer",
@@ -337,16 +343,25 @@ def _bundled_job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> di
     }
     output = spec["output"]
     if "image" in output:
-        # The trainer runs to completion first; then its adapter is pushed in KAITO's adapter layout.
-        init.append(trainer)
+        # The trainer runs to completion first; its adapter is laid out as KAITO's adapter images are
+        # (trainer/package.py), then pushed as an OCI image with no Docker daemon.
+        context = f"{spec['outputDir']}/adapter-image"
+        init += [trainer, {
+            "name": "package-adapter",
+            "image": env.defaults["trainerImage"],
+            "args": ["package", "--adapter", spec["outputDir"], "--out", context],
+            "securityContext": _container_security(),
+            "volumeMounts": [_mount("results", spec["outputDir"])],
+        }]
         volumes.append({"name": "push-secret", "secret": {"secretName": output["image"]["pushSecret"],
                                                            "items": [{"key": ".dockerconfigjson", "path": "config.json"}]}})
         containers = [{
             "name": "push-adapter",
             "image": ORAS_IMAGE,
-            "workingDir": f"{spec['outputDir']}/adapter-image",
+            "workingDir": context,
             "args": ["push", adapter_image(env, w), "--registry-config", "/home/oras/.docker/config.json",
-                     "data/adapter_config.json", "data/adapter_model.safetensors"],
+                     "--config", "config.json:application/vnd.oci.image.config.v1+json",
+                     "layer.tar.gz:application/vnd.oci.image.layer.v1.tar+gzip"],
             "securityContext": _container_security(),
             "volumeMounts": [_mount("results", spec["outputDir"], read_only=True),
                              _mount("push-secret", "/home/oras/.docker", read_only=True)],
