@@ -40,9 +40,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
+    cfg = load_config(args.config)  # before importing torch: a bad config fails in a second
     from trainer.train import Interrupted, run
 
-    cfg = load_config(args.config)
     try:
         run(cfg, args.data)
     except Interrupted as stop:

@@ -31,9 +31,17 @@ def resolve_dtype(name: str | None) -> torch.dtype | str:
     return getattr(torch, name)
 
 
+def check_model_path(cfg: TrainerConfig) -> None:
+    path = Path(cfg.model.pretrained_model_name_or_path)
+    if cfg.model.local_files_only and not (path / "config.json").is_file():
+        raise ConfigError([f"ModelConfig.pretrained_model_name_or_path: {path} has no config.json; point it at "
+                           "the base model's weights directory"])
+
+
 def load_tokenizer(cfg: TrainerConfig):
     from transformers import AutoTokenizer
 
+    check_model_path(cfg)
     m = cfg.model
     tokenizer = AutoTokenizer.from_pretrained(
         m.pretrained_model_name_or_path, local_files_only=m.local_files_only, revision=m.revision,
@@ -75,11 +83,8 @@ def load_base_model(cfg: TrainerConfig) -> nn.Module:
     """The frozen base model, quantized when QuantizationConfig asks for it."""
     from transformers import AutoModelForCausalLM
 
+    check_model_path(cfg)
     m = cfg.model
-    path = Path(m.pretrained_model_name_or_path)
-    if m.local_files_only and not (path / "config.json").is_file():
-        raise ConfigError([f"ModelConfig.pretrained_model_name_or_path: {path} has no config.json; point it at "
-                           "the base model's weights directory"])
     dtype = resolve_dtype(m.torch_dtype)
     kwargs = dict(
         dtype=dtype, device_map=m.device_map if torch.cuda.is_available() else None,
@@ -89,7 +94,7 @@ def load_base_model(cfg: TrainerConfig) -> nn.Module:
     )
     if cfg.quantization.enabled:
         kwargs["quantization_config"] = _bnb_config(cfg, dtype)
-    model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(m.pretrained_model_name_or_path, **kwargs)
     model.config.use_cache = False  # the KV cache only serves generation
     return model
 

@@ -1,0 +1,196 @@
+"""End to end through `python -m trainer` on the CPU, with KAITO's default ConfigMaps pointed at
+a tiny random Phi-3 and a small parquet file: LoRA, QLoRA, SIGTERM + resume, continuing an
+adapter, and the errors a bad config gets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def kaito_config(template: str, model_dir: Path, data_file: Path, out: Path, **sections) -> dict:
+    """KAITO's vendored ConfigMap content with paths and the given keys overridden."""
+    text = (REPO / "infra/data/kaito" / template).read_text().replace("{{ .Release.Namespace }}", "default")
+    cfg = yaml.safe_load(yaml.safe_load(text)["data"]["training_config.yaml"])
+    body = cfg["training_config"]
+    body["ModelConfig"]["pretrained_model_name_or_path"] = str(model_dir)
+    body["DatasetConfig"]["dataset_path"] = str(data_file)
+    body["TrainingArguments"].update(output_dir=str(out), max_steps=8, logging_steps=1,
+                                     per_device_train_batch_size=4, save_strategy="steps", save_steps=4)
+    for section, keys in sections.items():
+        body.setdefault(section, {}).update(keys)
+    return cfg
+
+
+def start(cfg: dict, tmp_path: Path, name: str = "training_config.yaml") -> subprocess.Popen:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg))
+    return subprocess.Popen([sys.executable, "-m", "trainer", "--config", str(path), "--data", str(tmp_path)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def run_trainer(cfg: dict, tmp_path: Path) -> tuple[int, str]:
+    proc = start(cfg, tmp_path)
+    output, _ = proc.communicate(timeout=300)
+    return proc.returncode, output
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def qlora_run(tmp_path_factory, tiny_model_dir, chat_parquet):
+    """One QLoRA run with KAITO's default QLoRA ConfigMap (plus a held-out split)."""
+    tmp = tmp_path_factory.mktemp("qlora")
+    before = {p.name: digest(p) for p in tiny_model_dir.iterdir()}
+    cfg = kaito_config("qlora-params.yaml", tiny_model_dir, chat_parquet, tmp / "results",
+                       DatasetConfig={"train_test_split": 0.8})
+    code, output = run_trainer(cfg, tmp)
+    return {"code": code, "output": output, "out": tmp / "results", "before": before, "tmp": tmp}
+
+
+def test_qlora_run_writes_adapter_and_kaito_marker(qlora_run):
+    assert qlora_run["code"] == 0, qlora_run["output"][-3000:]
+    out = qlora_run["out"]
+    for name in ("adapter_config.json", "adapter_model.safetensors", "fine_tuning_completed.txt",
+                 "metrics.json", "train_log.jsonl", "loss_curve.png"):
+        assert (out / name).is_file(), name
+    assert (out / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_only_adapter_weights_change(qlora_run, tiny_model_dir):
+    from safetensors.torch import load_file
+
+    assert {p.name: digest(p) for p in tiny_model_dir.iterdir()} == qlora_run["before"]
+    weights = load_file(qlora_run["out"] / "adapter_model.safetensors")
+    assert weights and all(".lora_A." in k or ".lora_B." in k for k in weights), sorted(weights)[:5]
+    # all linear layers of Phi-3, not only o_proj/down_proj as KAITO's default target list gives
+    adapted = {k.split(".lora_")[0].rsplit(".", 1)[-1] for k in weights}
+    assert adapted == {"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}
+    assert any(v.abs().sum() > 0 for k, v in weights.items() if ".lora_B." in k), "lora_B never trained"
+
+
+def test_adapter_loads_with_peft_and_changes_the_output(qlora_run, tiny_model_dir):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    ids = torch.tensor([[5, 17, 42, 99, 7, 120]])
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    with torch.no_grad():
+        before = base(input_ids=ids).logits
+        tuned = PeftModel.from_pretrained(base, qlora_run["out"]).eval()
+        after = tuned(input_ids=ids).logits
+    assert not torch.allclose(before, after, atol=1e-6)
+
+
+def test_metrics_compare_base_and_tuned_on_held_out_data(qlora_run):
+    metrics = json.loads((qlora_run["out"] / "metrics.json").read_text())
+    for which in ("base", "tuned"):
+        m = metrics[which]
+        assert m["tokens"] > 0 and 0 <= m["token_accuracy"] <= 1
+        assert m["perplexity"] == pytest.approx(2.718281828 ** m["loss"], rel=1e-6)
+    assert metrics["base"]["loss"] != metrics["tuned"]["loss"]
+    assert metrics["eval_examples"] > 0 and metrics["train"]["global_step"] == 8
+    log = [json.loads(line) for line in (qlora_run["out"] / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == list(range(1, 9))
+
+
+def test_lora_run_is_reproducible_with_a_seed(tmp_path, tiny_model_dir, chat_parquet):
+    adapters = []
+    for name in ("a", "b"):
+        cfg = kaito_config("lora-params.yaml", tiny_model_dir, chat_parquet, tmp_path / name / "results",
+                           TrainingArguments={"seed": 7, "max_steps": 4, "save_strategy": "no"})
+        (tmp_path / name).mkdir()
+        code, output = run_trainer(cfg, tmp_path / name)
+        assert code == 0, output[-3000:]
+        assert "no bf16-capable GPU: computing in float32" in output
+        adapters.append(digest(tmp_path / name / "results" / "adapter_model.safetensors"))
+    assert adapters[0] == adapters[1]
+
+
+def test_sigterm_checkpoints_exits_nonzero_and_the_rerun_resumes(tmp_path, tiny_model_dir, chat_parquet):
+    out = tmp_path / "results"
+    cfg = kaito_config("lora-params.yaml", tiny_model_dir, chat_parquet, out,
+                       TrainingArguments={"max_steps": 150, "save_steps": 1000, "save_strategy": "steps"},
+                       BundledConfig={"checkpoint_dir": str(tmp_path / "pvc")})
+    proc = start(cfg, tmp_path)
+    log = out / "train_log.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and log.read_text().strip()) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143, output[-3000:]
+    checkpoints = sorted((tmp_path / "pvc").glob("checkpoint-*"))
+    assert len(checkpoints) == 1 and (checkpoints[0] / "checkpoint_complete.json").is_file(), output[-3000:]
+    stopped_at = int(checkpoints[0].name.split("-")[1])
+    assert 0 < stopped_at < 150
+    assert not (out / "fine_tuning_completed.txt").exists()
+
+    # A checkpoint the kill interrupted half-way: newer, but without its completion marker.
+    (tmp_path / "pvc" / "checkpoint-149").mkdir()
+    code, output = run_trainer(cfg, tmp_path)
+    assert code == 0, output[-3000:]
+    assert "ignoring incomplete checkpoint" in output and "checkpoint-149" in output
+    assert f"resuming from checkpoint {checkpoints[0]} (step {stopped_at})" in output
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines() if '"loss"' in line]
+    assert steps == list(range(1, 151))
+    assert (out / "fine_tuning_completed.txt").is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train"]["resumed_from_step"] == stopped_at
+
+
+def test_continue_from_an_earlier_adapter(qlora_run, tmp_path, tiny_model_dir, chat_parquet):
+    from safetensors.torch import load_file
+
+    previous = qlora_run["out"]
+    cfg = kaito_config("lora-params.yaml", tiny_model_dir, chat_parquet, tmp_path / "results",
+                       TrainingArguments={"max_steps": 3, "save_strategy": "no"},
+                       BundledConfig={"continue_from": str(previous)})
+    code, output = run_trainer(cfg, tmp_path)
+    assert code == 0, output[-3000:]
+    assert f"continuing training of the adapter in {previous}" in output
+    old, new = load_file(previous / "adapter_model.safetensors"), load_file(tmp_path / "results" / "adapter_model.safetensors")
+    assert old.keys() == new.keys()
+    assert any(not torch.equal(old[k], new[k]) for k in old), "the adapter was not trained further"
+    # it started from the old adapter, not from a fresh one: lora_A moved only a little
+    key = next(k for k in old if ".lora_A." in k)
+    assert (new[key] - old[key]).abs().max() < 0.05
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"LoraConfig": {"lora_alpa": 16}}, "LoraConfig.lora_alpa: unknown key; did you mean 'lora_alpha'?"),
+    ({"TrainingArguments": {"num_train_epochs": "three"}}, "TrainingArguments.num_train_epochs: expected a number"),
+    ({"ModelConfig": {"pretrained_model_name_or_path": "/nonexistent/weights"}},
+     "ModelConfig.pretrained_model_name_or_path: /nonexistent/weights has no config.json"),
+    ({"LoraConfig": {"target_modules": ["q_proj", "o_proj"]}},
+     "LoraConfig.target_modules: q_proj match no linear layer of this model; its linear layers are "
+     "down_proj, gate_up_proj, o_proj, qkv_proj"),
+    ({"DatasetConfig": {"dataset_path": "missing.parquet"}}, "DatasetConfig.dataset_path:"),
+])
+def test_bad_config_exits_2_with_a_clear_error(tmp_path, tiny_model_dir, chat_parquet, change, message):
+    cfg = kaito_config("qlora-params.yaml", tiny_model_dir, chat_parquet, tmp_path / "results", **change)
+    code, output = run_trainer(cfg, tmp_path)
+    assert code == 2, output[-3000:]
+    assert message in output
+    assert "Traceback" not in output
+
+
+def test_missing_config_file_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "trainer", "--config", str(tmp_path / "none.yaml")],
+                          capture_output=True, text=True, cwd=REPO, env={**os.environ})
+    assert proc.returncode == 2
+    assert "cannot read the config file" in proc.stderr and "Traceback" not in proc.stderr
