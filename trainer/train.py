@@ -28,15 +28,21 @@ class Interrupted(Exception):
     """SIGTERM arrived; a checkpoint was written and the run must exit non-zero to be retried."""
 
 
-def resolve_data_path(configured: str | None, data_dir: Path, key: str) -> Path:
-    """A data file: the configured one (relative paths under data_dir), or the first found under data_dir."""
+def resolve_data_path(configured: str | None, data_dir: Path, key: str, exclude: Path | None = None) -> Path:
+    """A data file: the configured one (relative paths under data_dir), or the first found under it.
+
+    "First" prefers shallower files, so /mnt/data/train.parquet wins over anything in a
+    subdirectory, and never picks from `exclude` (the validation data mounted under /mnt/data).
+    """
     path = data_dir if configured is None else Path(configured)
     if not path.is_absolute():
         path = data_dir / path
     if path.is_file():
         return path
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DATA_EXTENSIONS)
+        files = sorted((p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DATA_EXTENSIONS
+                        and not (exclude and p.is_relative_to(exclude))),
+                       key=lambda p: (len(p.relative_to(path).parts), str(p)))
         if files:
             return files[0]
         raise ConfigError([f"{key}: no {', '.join(DATA_EXTENSIONS)} file under {path}; mount the data there or "
@@ -88,11 +94,12 @@ def _prepare_data(cfg: TrainerConfig, tokenizer, data_dir: Path):
     """
     from trainer.data import prepare_datasets
 
-    ds = dataclasses.replace(cfg.dataset, dataset_path=str(
-        resolve_data_path(cfg.dataset.dataset_path, data_dir, "DatasetConfig.dataset_path")))
-    validation = None
+    validation = exclude = None
     if cfg.bundled.validation_path:
         validation = resolve_data_path(cfg.bundled.validation_path, data_dir, "BundledConfig.validation_path")
+        exclude = data_dir / cfg.bundled.validation_path  # an absolute path replaces data_dir
+    ds = dataclasses.replace(cfg.dataset, dataset_path=str(resolve_data_path(
+        cfg.dataset.dataset_path, data_dir, "DatasetConfig.dataset_path", exclude=exclude)))
     return prepare_datasets(ds, tokenizer, cfg.bundled.max_seq_length, cfg.training.seed,
                             validation_path=validation)
 

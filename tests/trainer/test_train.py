@@ -194,3 +194,19 @@ def test_missing_config_file_exits_2(tmp_path):
                           capture_output=True, text=True, cwd=REPO, env={**os.environ})
     assert proc.returncode == 2
     assert "cannot read the config file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_data_file_resolution_prefers_top_level_and_skips_validation(tmp_path):
+    from trainer.config import ConfigError
+    from trainer.train import resolve_data_path
+
+    for name in ("validation/a.parquet", "shards/b.jsonl", "z.parquet", "notes.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert resolve_data_path(None, tmp_path, "k") == tmp_path / "z.parquet"
+    (tmp_path / "z.parquet").unlink()
+    assert resolve_data_path(None, tmp_path, "k", exclude=tmp_path / "validation") == tmp_path / "shards/b.jsonl"
+    assert resolve_data_path("validation", tmp_path, "k") == tmp_path / "validation/a.parquet"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="DatasetConfig.dataset_path: no .parquet, .jsonl, .json, .csv file"):
+        resolve_data_path(None, tmp_path / "empty", "DatasetConfig.dataset_path")
