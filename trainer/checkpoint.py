@@ -51,7 +51,7 @@ def latest_complete_checkpoint(root: Path) -> Path | None:
 
 class CompleteCheckpoints(TrainerCallback):
     """Marks each checkpoint complete after the Trainer has written all of it, then keeps the
-    newest `keep` complete ones and drops incomplete leftovers.
+    newest `keep` complete ones and drops incomplete leftovers; also checkpoints the last step.
 
     The Trainer writes checkpoint-N in place, so its own rotation could delete the last good
     checkpoint while the new one is unfinished; we rotate only after the marker is on disk.
@@ -59,6 +59,12 @@ class CompleteCheckpoints(TrainerCallback):
 
     def __init__(self, keep: int | None):
         self.keep = keep
+
+    def on_step_end(self, args, state, control, **kwargs):
+        # A checkpoint at the last step makes a retried pod (say, after a failed push) skip training.
+        if state.global_step >= state.max_steps:
+            control.should_save = True
+        return control
 
     def on_save(self, args, state, control, **kwargs):
         if not args.should_save:

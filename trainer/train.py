@@ -133,9 +133,11 @@ def run(cfg: TrainerConfig, data_dir: Path) -> dict:
     log.info("trainable parameters: %d of %d (%.3f%%)", trainable, total, 100 * trainable / total)
 
     resume = _resume_point(cfg)
-    resumed_step = 0
+    resumed_step, finished = 0, False
     if resume is not None:
-        resumed_step = json.loads((resume / "trainer_state.json").read_text())["global_step"]
+        state = json.loads((resume / "trainer_state.json").read_text())
+        resumed_step = state["global_step"]
+        finished = 0 < state.get("max_steps", 0) <= resumed_step
         log.info("resuming from checkpoint %s (step %d)", resume, resumed_step)
     else:
         log.info("no complete checkpoint in %s: starting from step 0", cfg.checkpoint_dir)
@@ -147,19 +149,28 @@ def run(cfg: TrainerConfig, data_dir: Path) -> dict:
         callbacks=[CompleteCheckpoints(cfg.training.save_total_limit), stop,
                    JsonLinesLog(out / "train_log.jsonl", resumed_step)],
     )
-    stop.install()
     started = time.monotonic()
-    try:
-        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    finally:
-        stop.uninstall()
-    if stop.received:
-        raise Interrupted(f"stopped by SIGTERM at step {trainer.state.global_step}; checkpoint in "
-                          f"{cfg.checkpoint_dir}")
+    if finished:
+        # The Trainer would take one more step from a final checkpoint; a retried pod (say, after a
+        # failed push) only needs the trained weights back.
+        from peft import load_peft_weights, set_peft_model_state_dict
+
+        log.info("training had finished at step %d: reusing its adapter", resumed_step)
+        set_peft_model_state_dict(model, load_peft_weights(str(resume), device=str(args.device)))
+        training_loss = None
+    else:
+        stop.install()
+        try:
+            training_loss = trainer.train(resume_from_checkpoint=str(resume) if resume else None).training_loss
+        finally:
+            stop.uninstall()
+        if stop.received:
+            raise Interrupted(f"stopped by SIGTERM at step {trainer.state.global_step}; checkpoint in "
+                              f"{cfg.checkpoint_dir}")
 
     trainer.save_model(str(out))
     metrics: dict = {
-        "train": {"loss": result.training_loss, "global_step": trainer.state.global_step,
+        "train": {"loss": training_loss, "global_step": max(trainer.state.global_step, resumed_step),
                   "resumed_from_step": resumed_step, "seconds": round(time.monotonic() - started, 1),
                   "examples": len(train_examples)},
         "data": report if isinstance(report, dict) else getattr(report, "__dict__", str(report)),

@@ -152,6 +152,13 @@ def test_sigterm_checkpoints_exits_nonzero_and_the_rerun_resumes(tmp_path, tiny_
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train"]["resumed_from_step"] == stopped_at
 
+    # A pod retried after training finished (e.g. the push failed) reuses the final checkpoint.
+    adapter = digest(out / "adapter_model.safetensors")
+    code, output = run_trainer(cfg, tmp_path)
+    assert code == 0, output[-3000:]
+    assert "training had finished at step 150: reusing its adapter" in output
+    assert digest(out / "adapter_model.safetensors") == adapter
+
 
 def test_continue_from_an_earlier_adapter(qlora_run, tmp_path, tiny_model_dir, chat_parquet):
     from safetensors.torch import load_file
