@@ -59,24 +59,15 @@ def _coerce_one(kind: str, value: Any) -> tuple[bool, Any]:
         if isinstance(value, str) and value.lower() in _BOOL_STRINGS:
             return True, _BOOL_STRINGS[value.lower()]
         return False, None
-    if kind == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return True, value
-        if isinstance(value, str):
-            try:
-                return True, int(value)
-            except ValueError:
-                return False, None
-        return False, None
-    if kind == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True, float(value)
-        if isinstance(value, str):
-            try:
-                return True, float(value)
-            except ValueError:
-                return False, None
-        return False, None
+    if kind in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return False, None
+        if kind == "int" and isinstance(value, float):
+            return False, None
+        try:
+            return True, (int if kind == "int" else float)(value)
+        except ValueError:
+            return False, None
     if kind == "str":
         return isinstance(value, str), value
     if kind.startswith("list"):
@@ -108,12 +99,14 @@ def _coerce(spec: str, value: Any) -> tuple[bool, Any]:
     return False, None
 
 
+_WORDS = {"None": "null", "str": "a string", "int": "an integer", "float": "a number",
+          "bool": "true or false", "dict": "a mapping", "list": "a list"}
+_PLURALS = {"str": "strings", "int": "integers", "float": "numbers", "bool": "booleans"}
+
+
 def _describe(spec: str) -> str:
-    words = {"None": "null", "str": "a string", "int": "an integer", "float": "a number",
-             "bool": "true or false", "dict": "a mapping", "list": "a list"}
-    parts = [words.get(k.strip(), "a list of " + k.strip()[5:-1] + "s" if k.strip().startswith("list[")
-                       else k.strip()) for k in spec.split("|")]
-    return " or ".join(parts)
+    kinds = (k.strip() for k in spec.split("|"))
+    return " or ".join(f"a list of {_PLURALS[k[5:-1]]}" if k.startswith("list[") else _WORDS[k] for k in kinds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,6 +124,11 @@ class Section:
     LEGACY: ClassVar[dict[str, str | None]] = {}
 
     extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "Keys passed through to the library."})
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ConfigError(problems)
 
     def problems(self) -> list[str]:
         """Cross-field checks; each message names the key to change."""
@@ -461,9 +459,6 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         problems: list[str] = []
-        for section in (self.model, self.quantization, self.lora, self.training, self.collator,
-                        self.dataset, self.bundled):
-            problems += section.problems()
         # KAITO accepts load_in_4bit/8bit in ModelConfig too; there it means the same.
         for key in ("load_in_4bit", "load_in_8bit"):
             if getattr(self.model, key):
@@ -474,7 +469,7 @@ class TrainerConfig:
             self.warnings.append("LoraConfig is ignored with BundledConfig.continue_from: the adapter's own "
                                  "configuration is kept")
         if problems:
-            raise ConfigError(sorted(set(problems)))
+            raise ConfigError(problems)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -512,13 +507,18 @@ def _parse_section(cls: type[Section], raw: Any, problems: list[str], warnings: 
         spec = own[key].type if key in own else cls.PASSTHROUGH[key]
         ok, converted = _coerce(spec, value)
         if not ok:
-            problems.append(f"{name}.{key}: expected {_describe(spec)}, got {value!r}")
+            hint = " (quote it: YAML reads yes/no/on/off as booleans)" if isinstance(value, bool) else ""
+            problems.append(f"{name}.{key}: expected {_describe(spec)}, got {value!r}{hint}")
             continue
         (kwargs if key in own else extra)[key] = converted
     if name == "DataCollator" and kwargs.get("mlm"):
         warnings.append("DataCollator.mlm: true is read as false; causal language models are trained")
         kwargs["mlm"] = False
-    return cls(**kwargs, extra=extra)
+    try:
+        return cls(**kwargs, extra=extra)
+    except ConfigError as err:
+        problems.extend(err.problems)
+        return None
 
 
 def parse_config(data: Any, source: str = "training_config.yaml") -> TrainerConfig:

@@ -79,6 +79,10 @@ def test_strings_kaito_would_accept_are_converted():
     ("training_config:\n  ModelConfig: {torch_dtype: float64}\n", "ModelConfig.torch_dtype: 'float64' is not one of"),
     ("training_config:\n  TrainingArguments: {evaluation_strategy: steps, eval_strategy: steps}\n",
      "TrainingArguments.evaluation_strategy: both evaluation_strategy and eval_strategy are set"),
+    ("training_config:\n  TrainingArguments: {save_strategy: no}\n",
+     "TrainingArguments.save_strategy: expected a string, got False (quote it: YAML reads yes/no/on/off as booleans)"),
+    ("training_config:\n  LoraConfig: {target_modules: [1]}\n",
+     "LoraConfig.target_modules: expected a string or a list of strings or null, got [1]"),
     ("model: x\n", "the document must have a top-level `training_config:` mapping"),
     ("training_config: [1]\n", "training_config: must be a mapping"),
     ("training_config:\n  LoraConfig: [r]\n", "LoraConfig: must be a mapping of keys to values, got list"),
@@ -88,6 +92,13 @@ def test_mistakes_name_section_and_key(text, expected):
     with pytest.raises(ConfigError) as err:
         load_config(text)
     assert expected in str(err.value)
+
+
+def test_sections_check_themselves_when_built_in_code():
+    from trainer.config import LoraConfig
+
+    with pytest.raises(ConfigError, match="LoraConfig.r: must be at least 1, got 0"):
+        LoraConfig(r=0)
 
 
 def test_all_problems_are_reported_at_once():
