@@ -25,7 +25,7 @@ def evaluate(model: nn.Module, examples: Sequence[dict], collator: Callable[[lis
         batch = collator(list(examples[start:start + batch_size]))
         labels = batch.pop("labels").to(device)
         inputs = {k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
-        logits = model(**inputs).logits.float()
+        logits = model(**inputs, use_cache=False).logits.float()  # a cache disables packed-sequence masks
         logits, targets = logits[:, :-1, :], labels[:, 1:]
         mask = targets != -100
         if not mask.any():
