@@ -173,7 +173,7 @@ def run(cfg: TrainerConfig, data_dir: Path) -> dict:
         "train": {"loss": training_loss, "global_step": max(trainer.state.global_step, resumed_step),
                   "resumed_from_step": resumed_step, "seconds": round(time.monotonic() - started, 1),
                   "examples": len(train_examples)},
-        "data": report if isinstance(report, dict) else getattr(report, "__dict__", str(report)),
+        "data": report,
     }
     if cfg.bundled.evaluate and eval_examples:
         batch = cfg.training.per_device_eval_batch_size
