@@ -11,6 +11,7 @@ Rows that cannot be used are counted per reason in the report, never silently dr
 
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -133,14 +134,13 @@ def assistant_spans(tokenizer, messages: list[dict[str, str]]) -> tuple[str, lis
         if message["role"] != "assistant":
             continue
         before = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True) if i else ""
-        upto = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
-        if i == len(messages) - 1:
-            upto = text
-        if not text.startswith(before) or not text.startswith(upto[: len(before)]):
+        # The turn ends where the conversation so far stops agreeing with the whole one (a template
+        # may close a shorter conversation with an end-of-text token the whole one has later).
+        upto = text if i == len(messages) - 1 else tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
+        if not text.startswith(before):
             raise DataError("the chat template does not render conversations prefix by prefix; "
                             "set ModelConfig.chat_template to one that does")
-        end = len(upto) if text.startswith(upto) else len(text)
-        spans.append((len(before), end))
+        spans.append((len(before), len(os.path.commonprefix([upto, text]))))
     return text, spans
 
 
