@@ -1,0 +1,1 @@
+"""One Pulumi ComponentResource per concern; each parents its children and registers its outputs."""

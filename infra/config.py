@@ -1,0 +1,223 @@
+"""The stack's configuration, read and validated in one place.
+
+Stack files (`Pulumi.<stack>.yaml`) hold only values; every rule lives here, and a bad
+value is reported with the key, the rule and the allowed values, all problems at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from infra import catalog
+
+NAMESPACE = "kaito-gitops"
+# Regions where the NC A100 v4 series is offered (Azure products-by-region, 2026).
+REGIONS = ("australiaeast", "canadacentral", "centralindia", "centralus", "eastus", "eastus2", "francecentral",
+           "germanywestcentral", "japaneast", "koreacentral", "northeurope", "southcentralus", "southeastasia",
+           "swedencentral", "switzerlandnorth", "uksouth", "westeurope", "westus2", "westus3")
+UPGRADE_CHANNELS = ("patch", "stable", "rapid", "node-image", "none")
+NODE_OS_CHANNELS = ("NodeImage", "SecurityPatch", "Unmanaged", "None")
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+ACR_SKUS = ("Basic", "Standard", "Premium")
+POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")  # AKS: lower-case alphanumeric, at most 12 for Linux
+ACR_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
+K8S_VERSION = re.compile(r"^1\.\d{2,}(\.\d+)?$")
+CIDR = re.compile(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class GpuPoolConfig:
+    name: str
+    vm_size: str
+    min_count: int
+    max_count: int
+    spot: bool
+    spot_max_price: float  # -1: pay up to the regular price
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    stack: str
+    location: str
+    kubernetes_version: str
+    registry_name: str
+    registry_sku: str = "Premium"
+    system_vm_size: str = "Standard_D4ds_v5"
+    system_node_count: int = 2
+    gpu_pools: tuple[GpuPoolConfig, ...] = field(default_factory=tuple)
+    protect: bool = False
+    private_cluster: bool = False
+    upgrade_channel: str = "patch"
+    node_os_upgrade_channel: str = "NodeImage"
+    maintenance_day: str = "Sunday"
+    maintenance_start_hour: int = 2
+    maintenance_duration_hours: int = 4
+    vnet_cidr: str = "10.224.0.0/12"
+    node_subnet_cidr: str = "10.224.0.0/16"
+    pod_cidr: str = "10.244.0.0/16"
+    admin_group_object_ids: tuple[str, ...] = ()
+    legacy_gpu_provisioner: bool = False
+
+    @property
+    def login_server(self) -> str:
+        return f"{self.registry_name.lower()}.azurecr.io"
+
+
+# key -> (description, default); Pulumi.yaml documents the same keys (a test keeps them in step).
+KEYS: dict[str, tuple[str, Any]] = {
+    "location": ("Azure region", None),
+    "kubernetesVersion": ("AKS Kubernetes version (minor or patch), e.g. 1.33", None),
+    "registryName": ("ACR name (5-50 letters and digits); adapter images go here", None),
+    "registrySku": ("ACR SKU", "Premium"),
+    "systemVmSize": ("VM size of the system pool", "Standard_D4ds_v5"),
+    "systemNodeCount": ("nodes in the system pool", 2),
+    "gpuPools": ("GPU pools: name, vmSize, minCount, maxCount, spot, spotMaxPrice",
+                 [{"name": "gpua100", "vmSize": "Standard_NC24ads_A100_v4", "minCount": 0, "maxCount": 2}]),
+    "protect": ("protect the cluster and registry from deletion", False),
+    "privateCluster": ("private API server", False),
+    "upgradeChannel": ("cluster auto-upgrade channel", "patch"),
+    "nodeOsUpgradeChannel": ("node OS upgrade channel", "NodeImage"),
+    "maintenanceDay": ("day of the weekly maintenance window", "Sunday"),
+    "maintenanceStartHour": ("UTC hour the maintenance window starts", 2),
+    "maintenanceDurationHours": ("length of the maintenance window in hours (at least 4)", 4),
+    "vnetCidr": ("address space of the virtual network", "10.224.0.0/12"),
+    "nodeSubnetCidr": ("subnet of the nodes", "10.224.0.0/16"),
+    "podCidr": ("Azure CNI overlay pod CIDR", "10.244.0.0/16"),
+    "adminGroupObjectIds": ("Entra ID groups that get cluster-admin", []),
+    "legacyGpuProvisioner": ("wire the legacy KAITO gpu-provisioner identity (off: AKS runs it in the control plane)",
+                             False),
+}
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError("must be true or false")
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number")
+    try:
+        return int(str(value))
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+
+
+def _structured(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def from_values(stack: str, values: dict[str, Any]) -> StackConfig:
+    """Validate raw values (as in the stack file, keys without the namespace)."""
+    problems: list[str] = []
+
+    def get(key: str, convert: Callable[[Any], Any] = lambda v: v, rule: Callable[[Any], str] | None = None) -> Any:
+        description, default = KEYS[key]
+        raw = values.get(key, default)
+        if raw is None:
+            problems.append(f"{NAMESPACE}:{key}: required ({description})")
+            return None
+        try:
+            value = convert(raw)
+        except (ValueError, TypeError, json.JSONDecodeError) as err:
+            problems.append(f"{NAMESPACE}:{key}: {raw!r} {err}")
+            return None
+        message = rule(value) if rule else ""
+        if message:
+            problems.append(f"{NAMESPACE}:{key}: {value!r} {message}")
+        return value
+
+    def one_of(allowed: tuple[str, ...]) -> Callable[[Any], str]:
+        return lambda v: "" if v in allowed else "is not allowed; allowed: " + ", ".join(allowed)
+
+    def matches(pattern: re.Pattern, rule: str) -> Callable[[Any], str]:
+        return lambda v: "" if isinstance(v, str) and pattern.match(v) else rule
+
+    for key in values:
+        if key not in KEYS:
+            problems.append(f"{NAMESPACE}:{key}: unknown key; known keys: " + ", ".join(sorted(KEYS)))
+    cpu_sizes = sorted(n for n, s in catalog.skus().items() if not s.gpus)
+    cfg = dict(
+        stack=stack,
+        location=get("location", str, one_of(REGIONS)),
+        kubernetes_version=get("kubernetesVersion", str, matches(K8S_VERSION, "must look like 1.33 or 1.33.2")),
+        registry_name=get("registryName", str, matches(ACR_NAME, "must be 5-50 letters and digits")),
+        registry_sku=get("registrySku", str, one_of(ACR_SKUS)),
+        system_vm_size=get("systemVmSize", str, one_of(tuple(cpu_sizes))),
+        system_node_count=get("systemNodeCount", _int, lambda v: "" if 1 <= v <= 10 else "must be between 1 and 10"),
+        gpu_pools=tuple(_gpu_pools(get("gpuPools", _structured) or [], problems)),
+        protect=get("protect", _bool),
+        private_cluster=get("privateCluster", _bool),
+        upgrade_channel=get("upgradeChannel", str, one_of(UPGRADE_CHANNELS)),
+        node_os_upgrade_channel=get("nodeOsUpgradeChannel", str, one_of(NODE_OS_CHANNELS)),
+        maintenance_day=get("maintenanceDay", str, one_of(DAYS)),
+        maintenance_start_hour=get("maintenanceStartHour", _int, lambda v: "" if 0 <= v <= 23 else "must be 0-23"),
+        maintenance_duration_hours=get("maintenanceDurationHours", _int,
+                                       lambda v: "" if 4 <= v <= 24 else "must be 4-24 (AKS needs at least 4)"),
+        vnet_cidr=get("vnetCidr", str, matches(CIDR, "must be a CIDR such as 10.224.0.0/12")),
+        node_subnet_cidr=get("nodeSubnetCidr", str, matches(CIDR, "must be a CIDR such as 10.224.0.0/16")),
+        pod_cidr=get("podCidr", str, matches(CIDR, "must be a CIDR such as 10.244.0.0/16")),
+        admin_group_object_ids=tuple(get("adminGroupObjectIds", _structured) or ()),
+        legacy_gpu_provisioner=get("legacyGpuProvisioner", _bool),
+    )
+    if problems:
+        raise ConfigError(problems)
+    return StackConfig(**cfg)
+
+
+def _gpu_pools(raw: Any, problems: list[str]) -> list[GpuPoolConfig]:
+    key = f"{NAMESPACE}:gpuPools"
+    if not isinstance(raw, list) or not raw:
+        problems.append(f"{key}: must be a non-empty list of pools")
+        return []
+    pools, names = [], set()
+    allowed = {"name", "vmSize", "minCount", "maxCount", "spot", "spotMaxPrice"}
+    for i, pool in enumerate(raw):
+        where = f"{key}[{i}]"
+        if not isinstance(pool, dict):
+            problems.append(f"{where}: must be a mapping with {', '.join(sorted(allowed))}")
+            continue
+        for extra in sorted(set(pool) - allowed):
+            problems.append(f"{where}.{extra}: unknown key; allowed: {', '.join(sorted(allowed))}")
+        name, vm_size = pool.get("name"), pool.get("vmSize", "Standard_NC24ads_A100_v4")
+        if not isinstance(name, str) or not POOL_NAME.match(name):
+            problems.append(f"{where}.name: {name!r} must be 1-12 lower-case letters and digits, starting with a letter")
+        elif name in names:
+            problems.append(f"{where}.name: {name!r} is used twice")
+        names.add(name)
+        if vm_size not in catalog.gpu_skus():
+            problems.append(f"{where}.vmSize: {vm_size!r} is not a known GPU size; allowed: " + ", ".join(catalog.gpu_skus()))
+        try:
+            low, high = _int(pool.get("minCount", 0)), _int(pool.get("maxCount", 1))
+            spot = _bool(pool.get("spot", False))
+            price = float(pool.get("spotMaxPrice", -1))
+        except ValueError as err:
+            problems.append(f"{where}: {err}")
+            continue
+        if not 0 <= low <= high or high < 1 or high > 100:
+            problems.append(f"{where}: minCount {low} and maxCount {high} must satisfy 0 <= minCount <= maxCount, 1 <= maxCount <= 100")
+        if price != -1 and price <= 0:
+            problems.append(f"{where}.spotMaxPrice: {price} must be -1 (up to the regular price) or a positive USD price")
+        pools.append(GpuPoolConfig(name, vm_size, low, high, spot, price))
+    return pools
+
+
+def from_pulumi(stack: str) -> StackConfig:
+    """The running stack's config (under `pulumi up` or the offline plan)."""
+    import pulumi
+
+    config = pulumi.Config(NAMESPACE)
+    values = {key: config.get(key) for key in KEYS if config.get(key) is not None}
+    return from_values(stack, values)

@@ -1,0 +1,251 @@
+"""What `pulumi up` would create for a stack, computed offline.
+
+The real program (infra/program.py) runs under Pulumi's own mocks, with the stack file's
+values, no credentials and no engine. Every resource registration is recorded with its
+parent, inputs and options; nothing is sent anywhere. The unit tests run the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra import catalog
+from infra.config import NAMESPACE, StackConfig, from_values
+from infra.model import Environment
+from infra.specs import REPO_ROOT
+
+PROJECT = "kaito-gitops"
+FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\n"
+
+
+@dataclass
+class PlannedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str  # parent URN ("" for the stack)
+    inputs: dict[str, Any]
+    protect: bool
+    dependencies: list[str]
+
+
+@dataclass
+class PoolCapacity:
+    name: str
+    vm_size: str
+    gpu: str
+    gpus_per_node: int
+    gpu_memory_gib: int
+    min_nodes: int
+    max_nodes: int
+    spot: bool
+
+    @property
+    def max_gpus(self) -> int:
+        return self.gpus_per_node * self.max_nodes
+
+
+@dataclass
+class Plan:
+    env: str
+    config: StackConfig
+    environment: Environment
+    resources: list[PlannedResource]
+    objects: list[dict[str, Any]]
+
+    @property
+    def pools(self) -> list[PoolCapacity]:
+        out = []
+        for p in self.config.gpu_pools:
+            sku = catalog.sku(p.vm_size)
+            out.append(PoolCapacity(p.name, p.vm_size, sku.gpu, sku.gpus, sku.gpu_memory_gib, p.min_count,
+                                    p.max_count, p.spot))
+        return out
+
+    def by_type(self, type_: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+
+def stack_values(env: str, root: Path = REPO_ROOT) -> dict[str, Any]:
+    """The stack file's values for our namespace, keys without the prefix."""
+    path = root / f"Pulumi.{env}.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    out = {}
+    for key, value in (data.get("config") or {}).items():
+        if key.startswith(f"{NAMESPACE}:"):
+            out[key.split(":", 1)[1]] = value
+    return out
+
+
+def stacks(root: Path = REPO_ROOT) -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
+def load_stack_config(env: str, root: Path = REPO_ROOT) -> StackConfig:
+    return from_values(env, stack_values(env, root))
+
+
+def _computed_outputs(args) -> dict[str, Any]:
+    """What Azure would fill in after creation, so outputs the program chains on resolve."""
+    inputs = args.inputs
+    name = (inputs.get("resourceName") or inputs.get("registryName") or inputs.get("agentPoolName")
+            or inputs.get("tokenName") or inputs.get("scopeMapName") or args.name)
+    state = {**inputs, "name": name}
+    if args.typ == "azure-native:containerservice:ManagedCluster":
+        state["identityProfile"] = {"kubeletidentity": {"objectId": f"{args.name}-kubelet-object-id",
+                                                        "clientId": f"{args.name}-kubelet-client-id"}}
+        state["oidcIssuerProfile"] = {"enabled": True, "issuerUrl": f"https://oidc.example/{args.name}/"}
+    elif args.typ == "azure-native:containerregistry:Registry":
+        state["loginServer"] = f"{str(name).lower()}.azurecr.io"
+    elif args.typ == "azure-native:managedidentity:UserAssignedIdentity":
+        state.update(principalId=f"{args.name}-principal-id", clientId=f"{args.name}-client-id")
+    return state
+
+
+def run_program(cfg: StackConfig, env: Environment) -> Plan:
+    """Run infra/program.py under Pulumi's mocks and record every resource it registers."""
+    import pulumi
+    from pulumi.runtime import mocks as pulumi_mocks
+    from pulumi.runtime import rpc
+
+    from infra.program import build
+    from infra.render import render_environment
+
+    recorded: list[PlannedResource] = []
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args):
+            return f"{args.name}-id", _computed_outputs(args)
+
+        def call(self, args):
+            if args.token == "azure-native:authorization:getClientConfig":
+                return {"subscriptionId": FAKE_SUBSCRIPTION, "tenantId": FAKE_SUBSCRIPTION,
+                        "clientId": FAKE_SUBSCRIPTION, "objectId": FAKE_SUBSCRIPTION}
+            if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
+                value = base64.b64encode(FAKE_KUBECONFIG.encode()).decode()
+                return {"kubeconfigs": [{"name": "clusterUser", "value": value}]}
+            return {}
+
+    class Monitor(pulumi_mocks.MockMonitor):
+        def RegisterResource(self, request):
+            response = super().RegisterResource(request)
+            if request.type != "pulumi:pulumi:Stack":
+                recorded.append(PlannedResource(
+                    urn=response.urn, type=request.type, name=request.name, parent=request.parent,
+                    inputs=rpc.deserialize_properties(request.object),
+                    protect=bool(request.protect), dependencies=list(request.dependencies)))
+            return response
+
+    mocks = Mocks()
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=cfg.stack, preview=True, monitor=Monitor(mocks))
+    @pulumi.runtime.test
+    def program():
+        build(cfg, env)
+
+    program()
+    return Plan(env=cfg.stack, config=cfg, environment=env, resources=recorded, objects=render_environment(env))
+
+
+def build_plan(env_name: str, root: Path = REPO_ROOT) -> Plan:
+    """The plan for a stack: its config from Pulumi.<env>.yaml, its workloads from workloads/<env>/.
+
+    Raises infra.config.ConfigError or infra.diagnostics.SpecError with every problem found.
+    """
+    from infra.specs import load_environment
+
+    cfg = load_stack_config(env_name, root)
+    return run_program(cfg, load_environment(env_name, root / "workloads"))
+
+
+# --- formatting -------------------------------------------------------------
+
+KEY_PROPERTIES = {
+    "azure-native:resources:ResourceGroup": ["location"],
+    "azure-native:network:VirtualNetwork": ["addressSpace"],
+    "azure-native:network:Subnet": ["addressPrefix"],
+    "azure-native:containerservice:ManagedCluster": ["kubernetesVersion", "aiToolchainOperatorProfile",
+                                                     "oidcIssuerProfile", "disableLocalAccounts", "networkProfile",
+                                                     "autoUpgradeProfile", "apiServerAccessProfile"],
+    "azure-native:containerservice:AgentPool": ["agentPoolName", "vmSize", "minCount", "maxCount",
+                                                "scaleSetPriority", "nodeTaints", "nodeLabels", "osDiskType"],
+    "azure-native:containerservice:MaintenanceConfiguration": ["configName", "maintenanceWindow"],
+    "azure-native:containerregistry:Registry": ["registryName", "sku", "adminUserEnabled"],
+    "azure-native:containerregistry:ScopeMap": ["actions"],
+    "azure-native:authorization:RoleAssignment": ["roleDefinitionId", "scope"],
+    "kubernetes:core/v1:Namespace": ["metadata"],
+}
+
+
+def _plain(value: Any) -> Any:
+    """Pulumi's wire format has only floats; show whole numbers as integers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict) and set(value) == {"name", "labels"}:
+        return value["name"]
+    text = json.dumps(_plain(value), sort_keys=True, default=str)
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _describe(resource: PlannedResource) -> list[str]:
+    keys = KEY_PROPERTIES.get(resource.type, [])
+    lines = [f"{k}: {_short(resource.inputs[k])}" for k in keys if resource.inputs.get(k) not in (None, "", {}, [])]
+    if resource.type == "kubernetes:yaml/v2:ConfigGroup":
+        lines += [f"{o['kind']} {o['metadata'].get('namespace', '')}/{o['metadata']['name']}"
+                  for o in resource.inputs.get("objs", [])]
+    if resource.protect:
+        lines.append("protect: true")
+    return lines
+
+
+def format_text(plan: Plan) -> str:
+    children: dict[str, list[PlannedResource]] = {}
+    for r in plan.resources:
+        children.setdefault(r.parent, []).append(r)
+    roots = [r for r in plan.resources if r.parent not in {x.urn for x in plan.resources}]
+    out = [f"Plan for stack {plan.env} ({plan.config.location}): {len(plan.resources)} resources to create", ""]
+
+    def walk(r: PlannedResource, depth: int) -> None:
+        pad = "  " * depth
+        out.append(f"{pad}+ {r.type} {r.name}")
+        out.extend(f"{pad}    {line}" for line in _describe(r))
+        for child in children.get(r.urn, []):
+            walk(child, depth + 1)
+
+    for r in roots:
+        walk(r, 0)
+    out += ["", "GPU capacity:"]
+    for p in plan.pools:
+        out.append(f"  {p.name}: {p.vm_size} ({p.gpus_per_node}x {p.gpu} {p.gpu_memory_gib} GiB), "
+                   f"{p.min_nodes}-{p.max_nodes} nodes, up to {p.max_gpus} GPUs, {'Spot' if p.spot else 'regular'}")
+    out += ["", f"Workloads ({len(plan.environment.workloads)}):"]
+    for w in plan.environment.workloads:
+        placement = w.spec["placement"]
+        extra = f", engine {w.spec['engine']}" if "engine" in w.spec else ""
+        out.append(f"  {w.kind} {w.namespace}/{w.name} on {placement['instanceType']}{extra}")
+    return "\n".join(out)
+
+
+def format_json(plan: Plan) -> str:
+    return json.dumps({
+        "stack": plan.env,
+        "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "protect": r.protect,
+                       "inputs": r.inputs} for r in plan.resources],
+        "pools": [{**p.__dict__, "max_gpus": p.max_gpus} for p in plan.pools],
+        "workloads": [{"kind": w.kind, "name": w.name, "team": w.team, "namespace": w.namespace}
+                      for w in plan.environment.workloads],
+    }, indent=2, default=str)
