@@ -1,0 +1,62 @@
+"""Stack config: each bad value is an error naming the key, the rule and the allowed values."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from infra.config import KEYS, ConfigError, from_values
+from infra.plan import REPO_ROOT, stack_values, stacks
+
+BASE = {"location": "westus3", "kubernetesVersion": "1.33", "registryName": "kaitogitopsdev"}
+
+
+def test_stack_files_are_valid():
+    assert stacks() == ["dev", "prod"]
+    for stack in stacks():
+        from_values(stack, stack_values(stack))
+
+
+def test_every_key_is_documented_in_pulumi_yaml():
+    documented = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())["config"]
+    assert set(documented) == {f"kaito-gitops:{k}" for k in KEYS}
+    assert all(entry.get("description") for entry in documented.values())
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("location", "moon-1", "kaito-gitops:location: 'moon-1' is not allowed; allowed: australiaeast"),
+    ("kubernetesVersion", "latest", "kaito-gitops:kubernetesVersion: 'latest' must look like 1.33"),
+    ("registryName", "my-acr", "kaito-gitops:registryName: 'my-acr' must be 5-50 letters and digits"),
+    ("systemVmSize", "Standard_NC24ads_A100_v4", "kaito-gitops:systemVmSize: 'Standard_NC24ads_A100_v4' is not allowed"),
+    ("protect", "yes", "kaito-gitops:protect: 'yes' must be true or false"),
+    ("systemNodeCount", "two", "kaito-gitops:systemNodeCount: 'two' must be a whole number"),
+    ("maintenanceDurationHours", 2, "must be 4-24"),
+    ("gpuPools", [{"name": "gpu", "vmSize": "Standard_X", "minCount": 0, "maxCount": 1}],
+     "kaito-gitops:gpuPools[0].vmSize: 'Standard_X' is not a known GPU size"),
+    ("gpuPools", [{"name": "gpu", "minCount": 3, "maxCount": 1}], "must satisfy 0 <= minCount <= maxCount"),
+    ("gpuPools", [{"name": "GPU_pool"}], "kaito-gitops:gpuPools[0].name: 'GPU_pool' must be 1-12 lower-case"),
+    ("gpuPools", [{"name": "gpu", "zones": [1]}], "kaito-gitops:gpuPools[0].zones: unknown key"),
+    ("colour", "blue", "kaito-gitops:colour: unknown key; known keys:"),
+])
+def test_bad_values_name_key_and_rule(key, value, message):
+    with pytest.raises(ConfigError) as caught:
+        from_values("dev", {**BASE, key: value})
+    assert any(message in p for p in caught.value.problems), caught.value.problems
+
+
+def test_missing_required_keys_are_all_reported():
+    with pytest.raises(ConfigError) as caught:
+        from_values("dev", {})
+    assert len(caught.value.problems) == 3
+
+
+def test_plan_command_reports_config_errors_without_traceback(tmp_path, monkeypatch, capsys):
+    from infra.cli import main
+
+    monkeypatch.setattr("infra.plan.REPO_ROOT", tmp_path)
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  kaito-gitops:location: moon-1\n")
+    (tmp_path / "workloads").symlink_to(REPO_ROOT / "workloads")
+    monkeypatch.setattr("infra.plan.build_plan.__defaults__", (tmp_path,))
+    assert main(["plan", "--env", "dev"]) == 1
+    out = capsys.readouterr().out
+    assert "Pulumi.dev.yaml: kaito-gitops:location: 'moon-1' is not allowed" in out
