@@ -7,10 +7,16 @@ we serve, but it is small enough (hidden 64, 2 layers, vocab ~300) to train in s
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
 import pytest
+
+# The trainer runs in subprocesses on a 2-core machine shared with other suites: one thread per
+# process avoids OpenMP oversubscription, which slowed a tiny-model run tenfold; it costs nothing here.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # Phi-3-mini's chat template, as the model ships it: the trainer must not rely on
 # `{% generation %}` markers, which real presets do not have.
