@@ -125,3 +125,9 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
 def chat_parquet(tmp_path_factory) -> Path:
     """120 chat conversations in one parquet file: enough for the ≥50 usable examples rule."""
     return write_chat_parquet(tmp_path_factory.mktemp("data") / "train.parquet", 120)
+
+
+@pytest.fixture(scope="session")
+def make_chat_parquet():
+    """`make_chat_parquet(path, n, seed=0)` writes n random chat rows (test modules cannot import conftest)."""
+    return write_chat_parquet

@@ -160,16 +160,21 @@ def test_sigterm_checkpoints_exits_nonzero_and_the_rerun_resumes(tmp_path, tiny_
     assert digest(out / "adapter_model.safetensors") == adapter
 
 
-def test_continue_from_an_earlier_adapter(qlora_run, tmp_path, tiny_model_dir, chat_parquet):
+def test_continue_from_an_earlier_adapter_evaluated_on_validation_data(qlora_run, tmp_path, tiny_model_dir,
+                                                                        chat_parquet, make_chat_parquet):
     from safetensors.torch import load_file
 
     previous = qlora_run["out"]
+    make_chat_parquet(tmp_path / "validation" / "val.parquet", 60, seed=99)
     cfg = kaito_config("lora-params.yaml", tiny_model_dir, chat_parquet, tmp_path / "results",
                        TrainingArguments={"max_steps": 3, "save_strategy": "no"},
-                       BundledConfig={"continue_from": str(previous)})
+                       BundledConfig={"continue_from": str(previous), "validation_path": "validation"})
     code, output = run_trainer(cfg, tmp_path)
     assert code == 0, output[-3000:]
     assert f"continuing training of the adapter in {previous}" in output
+    metrics = json.loads((tmp_path / "results" / "metrics.json").read_text())
+    assert metrics["eval_examples"] == 60 and metrics["data"]["validation_file"]["usable"] == 60
+    assert metrics["train"]["examples"] == 120  # train_test_split 1: the validation file is the eval set
     old, new = load_file(previous / "adapter_model.safetensors"), load_file(tmp_path / "results" / "adapter_model.safetensors")
     assert old.keys() == new.keys()
     assert any(not torch.equal(old[k], new[k]) for k in old), "the adapter was not trained further"
