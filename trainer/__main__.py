@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from trainer.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from trainer.data import DataError
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 143
 
@@ -51,16 +52,6 @@ def _train(args) -> int:
     return EXIT_OK
 
 
-def _input_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean the input is wrong: ours, and the data module's (if it defines one)."""
-    errors: tuple[type[BaseException], ...] = (ConfigError,)
-    try:
-        from trainer.data import DataError
-    except ImportError:
-        return errors
-    return errors + (DataError,)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
@@ -79,13 +70,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"adapter image context written to {args.out}")
             return EXIT_OK
         return _train(args)
-    except ConfigError as err:
+    except (ConfigError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_CONFIG
     except Exception as err:  # noqa: BLE001 - the exit code decides whether the Job retries
-        if isinstance(err, _input_errors()):
-            print(f"error: {err}", file=sys.stderr)
-            return EXIT_CONFIG
         if type(err).__name__ == "OutOfMemoryError":
             print(f"error: out of GPU memory ({err}); lower TrainingArguments.per_device_train_batch_size or "
                   "BundledConfig.max_seq_length, or use QLoRA", file=sys.stderr)

@@ -201,6 +201,13 @@ def test_bad_config_exits_2_with_a_clear_error(tmp_path, tiny_model_dir, chat_pa
     assert "Traceback" not in output
 
 
+def test_too_little_usable_data_exits_2(tmp_path, tiny_model_dir, make_chat_parquet):
+    data = make_chat_parquet(tmp_path / "small.parquet", 20)
+    code, output = run_trainer(kaito_config("lora-params.yaml", tiny_model_dir, data, tmp_path / "results"), tmp_path)
+    assert code == 2, output[-3000:]
+    assert "20 usable training examples, at least 50 are needed" in output and "Traceback" not in output
+
+
 def test_missing_config_file_exits_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "trainer", "--config", str(tmp_path / "none.yaml")],
                           capture_output=True, text=True, cwd=REPO, env={**os.environ})
