@@ -250,6 +250,46 @@ def comment(sections: list[list[str]], base: str, envs: list[str]) -> str:
     return text
 
 
+def pool_warnings(plan) -> list[str]:
+    """Bundled-engine jobs run on our GPU pools (KAITO provisions its own nodes): does each fit one?"""
+    out = []
+    pools = {p.name: p for p in plan.pools}
+    for w in plan.environment.workloads:
+        if w.kind != TUNING_KIND or w.spec.get("engine") != "bundled":
+            continue
+        pool = pools.get(w.spec["placement"].get("nodePool"))
+        instance = w.spec["placement"]["instanceType"]
+        if pool is None:
+            out.append(f"`{w.name}` runs on node pool `{w.spec['placement'].get('nodePool')}`, which this stack does "
+                       f"not create (pools: {', '.join(sorted(pools)) or 'none'}); the Job would stay pending.")
+        elif pool.vm_size != instance:
+            out.append(f"`{w.name}` asks for {instance} but pool `{pool.name}` has {pool.vm_size} nodes.")
+        elif pool.max_nodes < 1:
+            out.append(f"`{w.name}`: pool `{pool.name}` may not scale above 0 nodes.")
+    return out
+
+
+def resource_lines(plan) -> list[str]:
+    """The Azure side of the plan: what the stack creates, by type."""
+    counts: dict[str, int] = {}
+    for r in plan.resources:
+        if r.type.startswith("azure-native:"):
+            short = r.type.split(":")[-1]
+            counts[short] = counts.get(short, 0) + 1
+    pools = ", ".join(f"`{p.name}` {p.vm_size} {p.min_nodes}-{p.max_nodes} nodes ({p.max_gpus} GPUs max, "
+                      f"{'Spot' if p.spot else 'regular'})" for p in plan.pools)
+    return ["", f"**Azure resources** ({plan.config.location}, from `kaito-gitops plan --env {plan.env}`): "
+            + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())), "", f"GPU pools: {pools}."]
+
+
+def format_markdown(plans: list, base: str) -> str:
+    """The pull-request comment for plans built by infra.plan.build_plan, compared with `base`."""
+    sections = [environment_section(review_environment(plan.env, base), region=plan.config.location,
+                                    resources=resource_lines(plan), warnings=pool_warnings(plan))
+                for plan in plans]
+    return comment(sections, base, [plan.env for plan in plans])
+
+
 # --- command line --------------------------------------------------------------------------------------
 
 
