@@ -42,7 +42,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def latest_complete_checkpoint(root: Path) -> Path | None:
     """The newest checkpoint whose completion marker was written; half-written ones are skipped."""
-    for step, path in reversed(_checkpoints(root)):
+    for _, path in reversed(_checkpoints(root)):
         if is_complete(path):
             return path
         log.warning("ignoring incomplete checkpoint %s (interrupted while it was written)", path)

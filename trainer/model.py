@@ -121,7 +121,6 @@ def attach_adapter(model: nn.Module, cfg: TrainerConfig):
     """A PeftModel whose only trainable weights are the adapter's."""
     from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 
-    t = cfg.training
     if cfg.quantization.enabled:
         # Casts norms to fp32 and freezes the base; gradient checkpointing is left to the Trainer.
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
