@@ -23,6 +23,7 @@ from typing import Any
 from infra import pricing
 from infra.model import INFERENCE_KIND, TUNING_KIND, Environment, Workload
 from infra.render import TEAM_LABEL
+from infra.specs import gpus_held
 
 MARKER = "<!-- kaito-gitops-plan -->"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -134,8 +135,6 @@ def review_environment(name: str, base: str, repo: Path | None = None, root: Pat
 
 def quota_warnings(env: Environment) -> list[str]:
     """Teams at the limit of a quota: the next workload they add will be refused."""
-    from infra.specs import gpus_held
-
     out = []
     for team, quota in sorted(env.defaults.get("teams", {}).items()):
         mine = [w for w in env.workloads if w.team == team]
@@ -282,12 +281,78 @@ def resource_lines(plan) -> list[str]:
             + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())), "", f"GPU pools: {pools}."]
 
 
-def format_markdown(plans: list, base: str) -> str:
+def capacity_warnings(plan) -> list[str]:
+    """Bundled jobs that together, or alone, need more GPUs than their pool can ever have."""
+    out = []
+    for pool in plan.pools:
+        jobs = [w for w in plan.environment.workloads if w.kind == TUNING_KIND and w.spec.get("engine") == "bundled"
+                and w.spec["placement"].get("nodePool") == pool.name]
+        need = sum(gpus_held(w) for w in jobs)
+        if need > pool.max_gpus:
+            out.append(f"bundled jobs on pool `{pool.name}` need {need} GPUs at once but it scales to "
+                       f"{pool.max_gpus} ({pool.max_nodes} × {pool.vm_size}); "
+                       f"{', '.join(f'`{w.name}`' for w in jobs)} will queue")
+    return out
+
+
+def stack_config_lines(env: str, base: str, repo: Path | None = None) -> list[str]:
+    """What changes in `Pulumi.<env>.yaml` (location, pools, registry…) against `base`: the Azure-side change."""
+    import yaml
+
+    from infra.specs import REPO_ROOT
+
+    repo = repo or REPO_ROOT
+    name = f"Pulumi.{env}.yaml"
+    current_file = repo / name
+    current = (yaml.safe_load(current_file.read_text(encoding="utf-8")) or {}).get("config") or {} \
+        if current_file.is_file() else {}
+    shown = subprocess.run(["git", "-C", str(repo), "show", f"{base}:{name}"], capture_output=True, text=True)
+    if shown.returncode != 0:
+        return ["", f"**Stack config**: `{name}` is new against `{base}`: every Azure resource is created."]
+    old = (yaml.safe_load(shown.stdout) or {}).get("config") or {}
+    keys = sorted(k for k in old.keys() | current.keys() if old.get(k) != current.get(k))
+    if not keys:
+        return ["", f"**Stack config**: no change in `{name}`; Azure resources change only as shown by the preview."]
+    lines = ["", f"**Stack config changes** in `{name}` (pools, cluster, registry):", "",
+             "| key | before | after |", "|---|---|---|"]
+    for key in keys:
+        lines.append(f"| `{key}` | {_short(old.get(key))} | {_short(current.get(key))} |")
+    return lines
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    text = json.dumps(value, sort_keys=True)
+    return "`" + (text if len(text) <= 120 else text[:117] + "...") + "`"
+
+
+def format_markdown(plans: list, base: str, previews: Path | None = None, repo: Path | None = None) -> str:
     """The pull-request comment for plans built by infra.plan.build_plan, compared with `base`."""
-    sections = [environment_section(review_environment(plan.env, base), region=plan.config.location,
-                                    resources=resource_lines(plan), warnings=pool_warnings(plan))
-                for plan in plans]
+    sections = [plan_section(plan, base, previews, repo) for plan in plans]
     return comment(sections, base, [plan.env for plan in plans])
+
+
+def plan_section(plan, base: str, previews: Path | None = None, repo: Path | None = None) -> list[str]:
+    return environment_section(review_environment(plan.env, base, repo=repo), region=plan.config.location,
+                                resources=resource_lines(plan) + stack_config_lines(plan.env, base, repo),
+                                warnings=pool_warnings(plan) + capacity_warnings(plan),
+                                preview=_previews(previews, plan.env))
+
+
+def env_section(env: str, base: str, previews: Path | None = None) -> list[str]:
+    """One environment's section, also when its stack config or specs do not load (the comment says why)."""
+    from infra.config import ConfigError
+    from infra.diagnostics import SpecError
+    from infra.plan import build_plan
+
+    try:
+        return plan_section(build_plan(env), base, previews)
+    except SpecError:  # review_environment reports every spec problem
+        return environment_section(review_environment(env, base), preview=_previews(previews, env))
+    except ConfigError as error:
+        return [f"### `{env}`", "", f"❌ **`Pulumi.{env}.yaml` is invalid**; nothing here can deploy:", "", "```"] \
+            + [str(p) for p in error.problems] + ["```"]
 
 
 # --- command line --------------------------------------------------------------------------------------
@@ -338,8 +403,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     envs = args.env or touched
-    sections = [environment_section(review_environment(e, args.base), preview=_previews(args.previews, e))
-                for e in envs]
+    sections = [env_section(e, args.base, args.previews) for e in envs]
     text = comment(sections, args.base, envs)
     if args.out:
         args.out.write_text(text, encoding="utf-8")

@@ -4,6 +4,7 @@ environments a change touches are the ones planned."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from infra import review
-from infra.specs import WORKLOADS_DIR
+from infra.specs import REPO_ROOT, WORKLOADS_DIR
 
 NEW_JOB = """\
 apiVersion: kaito-gitops.dev/v1alpha1
@@ -152,7 +153,8 @@ def test_changed_files_covers_commits_and_uncommitted_work(repo: Path):
 
 def test_the_command_line_writes_the_comment_and_reports_bad_input(tmp_path: Path, capsys):
     assert review.main(["comment", "--base", "HEAD", "--env", "dev", "--out", str(tmp_path / "plan.md")]) == 0
-    assert (tmp_path / "plan.md").read_text().startswith(review.MARKER)
+    written = (tmp_path / "plan.md").read_text()
+    assert written.startswith(review.MARKER) and "**Azure resources** (westus3" in written
     assert review.main(["comment", "--base", "HEAD", "--env", "staging"]) == 2
     assert "unknown environment(s) staging" in capsys.readouterr().err
     assert review.main(["envs", "--base", "no-such-ref"]) == 2
@@ -173,3 +175,32 @@ def test_an_oversized_comment_is_cut_below_githubs_limit():
     huge = [["x" * 1000] * 100]
     text = review.comment(huge, "HEAD", ["dev"])
     assert len(text) < 65_536 and "cut:" in text
+
+
+def test_a_change_in_the_stack_config_is_listed_key_by_key(repo: Path):
+    shutil.copy(REPO_ROOT / "Pulumi.dev.yaml", repo / "Pulumi.dev.yaml")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "stack")
+    assert "no change in `Pulumi.dev.yaml`" in "\n".join(review.stack_config_lines("dev", "HEAD", repo))
+    path = repo / "Pulumi.dev.yaml"
+    path.write_text(path.read_text().replace("maxCount: 2", "maxCount: 4"))
+    lines = "\n".join(review.stack_config_lines("dev", "HEAD", repo))
+    assert "| `kaito-gitops:gpuPools` |" in lines and '"maxCount": 2' in lines and '"maxCount": 4' in lines
+    assert "is new against" in "\n".join(review.stack_config_lines("prod", "HEAD", repo))
+
+
+def test_bundled_jobs_beyond_their_pools_gpus_are_warned():
+    """dev's gpua100 pool scales to 2 single-GPU nodes: three bundled jobs at once cannot all run."""
+    from infra.model import Environment
+    from infra.plan import build_plan
+
+    plan = build_plan("dev")
+    assert review.capacity_warnings(plan) == []
+    job = plan.environment.by_name("phi3-dolly-bundled")
+    extra = [dataclasses.replace(job, name=f"copy-{i}") for i in range(2)]
+    crowded = dataclasses.replace(plan, environment=Environment("dev", plan.environment.defaults,
+                                                                plan.environment.workloads + extra))
+    (warning,) = review.capacity_warnings(crowded)
+    assert "pool `gpua100` need 3 GPUs at once but it scales to 2" in warning
+    text = "\n".join(review.plan_section(crowded, "HEAD"))
+    assert "⚠️ bundled jobs on pool `gpua100`" in text and "**Azure resources** (westus3" in text
