@@ -69,7 +69,7 @@ def test_every_team_folder_is_owned_by_its_team(env: str, team: str):
 
 
 @pytest.mark.parametrize("path", [
-    "infra/program.py", "infra/Pulumi.prod.yaml", ".github/workflows/deploy.yml", ".github/CODEOWNERS",
+    "infra/program.py", "Pulumi.prod.yaml", "Pulumi.yaml", ".github/workflows/deploy.yml", ".github/CODEOWNERS",
     "schemas/tuning-job.schema.json", "trainer/Dockerfile", "workloads/dev/_defaults.yaml",
     "workloads/prod/_defaults.yaml",
 ])

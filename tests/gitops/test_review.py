@@ -129,7 +129,7 @@ def test_a_team_at_its_quota_is_warned(repo: Path):
     (["workloads/prod/_defaults.yaml", "docs/x.md"], ["prod"]),
     (["workloads/dev/a.yaml", "workloads/prod/b/c.yaml"], ["dev", "prod"]),
     (["infra/program.py"], ["dev", "prod"]),
-    (["infra/Pulumi.prod.yaml"], ["dev", "prod"]),
+    (["Pulumi.prod.yaml"], ["dev", "prod"]),
     (["trainer/Dockerfile"], ["dev", "prod"]),
     (["schemas/tuning-job.schema.json"], ["dev", "prod"]),
     (["docs/gitops.md", "README.md", "tests/gitops/test_review.py"], []),

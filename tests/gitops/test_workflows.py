@@ -18,7 +18,7 @@ WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)\s*(?P<comment>#.*)?$")
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 # Tools a GitHub-hosted ubuntu runner has; anything else must be a repo file, a make target or our CLI.
-RUNNER_TOOLS = {"az", "docker", "git", "echo", "printf", "mkdir", "test", "cat"}
+RUNNER_TOOLS = {"az", "docker", "git", "echo", "printf", "mkdir", "test", "cat", "sed"}
 # What a job may be granted; `write` only where named.
 WRITE_ALLOWED = {"id-token", "pull-requests"}
 
@@ -48,12 +48,21 @@ def _commands(script: str):
     substituted = re.findall(r"\$\(([^)]*)\)", script)  # $(...) runs a command too
     script = re.sub(r"\$\([^)]*\)", "SUBST", script)
     for line in script.splitlines() + substituted:
-        for part in re.split(r"&&|\|\||;|\|", line):
-            words = shlex.split(part.split(" #", 1)[0].split(">", 1)[0])
-            while words and re.match(r"^[A-Z_]+=", words[0]):
-                words = words[1:]
-            if words:
-                yield words
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words: list[str] = []
+        redirected = False
+        for token in list(lexer) + [";"]:
+            if token in ("&&", "||", ";", "|"):
+                while words and re.match(r"^[A-Z_]+=", words[0]):
+                    words = words[1:]
+                if words:
+                    yield words
+                words, redirected = [], False
+            elif token in (">", ">>", "<", "2>"):
+                redirected = True
+            elif not redirected:
+                words.append(token)
 
 
 @pytest.fixture(params=WORKFLOWS, ids=lambda p: p.name)
@@ -199,10 +208,14 @@ def test_trainer_image_is_passed_by_digest_to_both_stacks():
     build = next(s for s in jobs["trainer-image"]["steps"] if s.get("uses", "").startswith("docker/build-push-action@"))
     assert build["with"]["file"] == "trainer/Dockerfile" and build["with"]["push"] is True
     assert "${{ github.sha }}" in build["with"]["tags"]
-    for job_id in ("deploy-dev", "deploy-prod"):
-        up = next(s for s in jobs[job_id]["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
-        config = yaml.safe_load(re.sub(r"\$\{\{\s*(.*?)\s*\}\}", r"\1", up["with"]["config-map"]))
-        assert "trainerImage" in config and "outputs.image" in config["trainerImage"]["value"], job_id
+    for job_id, env in (("deploy-dev", "dev"), ("deploy-prod", "prod")):
+        steps = jobs[job_id]["steps"]
+        up = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("pulumi/actions@"))
+        pin = steps[up - 1]
+        assert "outputs.image" in pin["env"]["IMAGE"], job_id
+        assert f"s|^trainerImage: .*|trainerImage: $IMAGE|\" workloads/{env}/_defaults.yaml" in pin["run"], job_id
+        assert f"kaito-gitops validate workloads/{env}" in pin["run"], job_id
+        assert re.search(r"^trainerImage: ", (REPO_ROOT / "workloads" / env / "_defaults.yaml").read_text(), re.M)
     assert "@$DIGEST" in jobs["trainer-image"]["steps"][-1]["run"]
 
 
