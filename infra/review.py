@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import pricing
+from infra.diff import RefError
 from infra.model import INFERENCE_KIND, TUNING_KIND, Environment, Workload
 from infra.render import TEAM_LABEL
 from infra.specs import gpus_held
@@ -356,10 +357,6 @@ def env_section(env: str, base: str, previews: Path | None = None) -> list[str]:
 
 
 # --- command line --------------------------------------------------------------------------------------
-
-
-class RefError(Exception):
-    pass
 
 
 def _previews(folder: Path | None, env: str) -> str | None:
