@@ -144,7 +144,7 @@ def quota_warnings(env: Environment) -> list[str]:
         for key, value in used.items():
             if key in quota and value >= quota[key]:
                 out.append(f"team `{team}` is at its `{key}` quota ({value} of {quota[key]}): "
-                           "its next workload here will be refused")
+                           "adding to it here will be refused")
     return out
 
 
