@@ -9,6 +9,7 @@ from pulumi_azure_native import authorization, containerregistry
 
 # Built-in role definition ids (Azure RBAC built-in roles reference).
 ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+ANONYMOUS_PULL_SKUS = ("Standard", "Premium")  # the tiers where Azure offers anonymous pull at all
 ADAPTER_REPOSITORIES = "adapters/*"  # where tuning jobs push (workloads' output.image.repository)
 
 
@@ -33,7 +34,7 @@ class Registry(pulumi.ComponentResource):
         self.registry = containerregistry.Registry(
             name, registry_name=args.name, resource_group_name=args.resource_group_name, location=args.location,
             sku={"name": args.sku}, admin_user_enabled=False,
-            anonymous_pull_enabled=False if args.sku == "Premium" else None,
+            anonymous_pull_enabled=False if args.sku in ANONYMOUS_PULL_SKUS else None,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         self.kubelet_pull = authorization.RoleAssignment(
             f"{name}-kubelet-acrpull", principal_id=args.kubelet_object_id, principal_type="ServicePrincipal",

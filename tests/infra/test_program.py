@@ -118,8 +118,8 @@ def test_registry_has_no_admin_user(plan):
     assert r.inputs["adminUserEnabled"] is False, r.urn
 
 
-def test_anonymous_pull_is_off_where_the_sku_has_it(prod):
-    r = one(prod, REGISTRY)
+def test_anonymous_pull_is_off_where_the_sku_has_it(plan):
+    r = one(plan, REGISTRY)
     assert r.inputs["anonymousPullEnabled"] is False, r.urn
 
 
