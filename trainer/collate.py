@@ -30,3 +30,26 @@ def padding_efficiency(batch: dict[str, Any]) -> float:
     if mask is None:
         return 1.0
     return float(mask.sum()) / mask.numel()
+
+
+def token_budget_batches(lengths: list[int], max_tokens_per_batch: int) -> list[list[int]]:
+    """Example indices grouped in order, each group at most max_tokens_per_batch tokens.
+
+    Sort-free greedy fill: a packed row costs what its real tokens cost, so filling to a token
+    budget (rather than a fixed count) keeps every step's work and memory about the same without
+    reordering the (already shuffled) data. An example longer than the budget goes alone.
+    """
+    if max_tokens_per_batch < 1:
+        raise ValueError(f"max_tokens_per_batch must be at least 1, got {max_tokens_per_batch}")
+    groups: list[list[int]] = []
+    current: list[int] = []
+    used = 0
+    for index, length in enumerate(lengths):
+        if current and used + length > max_tokens_per_batch:
+            groups.append(current)
+            current, used = [], 0
+        current.append(index)
+        used += length
+    if current:
+        groups.append(current)
+    return groups
