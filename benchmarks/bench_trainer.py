@@ -8,8 +8,9 @@ training_config parsed by trainer/config.py, and train with the same loop and op
 synthetic dolly-like examples (random token ids; prompt+response lengths lognormal, mean about 220
 tokens, long tail; speed does not depend on weight or token values). Only the recipe differs:
 
-  ours      padding-free batches of 8 (trainer/collate.py), LoRA on every linear layer, loss on the
-            response tokens only, gradient checkpointing without reentrancy
+  ours      padding-free batches filled in order to a 2,048-token budget (about 9 examples;
+            trainer/collate.py), LoRA on every linear layer, loss on the response tokens only,
+            gradient checkpointing without reentrancy
   kaito     batch size 1 padded to 1024 tokens, loss on every token, LoRA on o_proj and down_proj only
             (what KAITO's default target list matches on Phi-3), no gradient checkpointing
   kaito-np  the same without padding, to separate the cost of padding from the rest
@@ -44,7 +45,7 @@ MODELS = {
                  num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048),
 }
 VARIANTS = {
-    "ours": dict(batch=8, padding_free=True, pad_to=None, loss_on="response", targets=None, checkpointing=True),
+    "ours": dict(batch=8, max_tokens=2048, padding_free=True, pad_to=None, loss_on="response", targets=None, checkpointing=True),
     "kaito": dict(batch=1, padding_free=False, pad_to=1024, loss_on="all", targets=["o_proj", "down_proj"],
                   checkpointing=False),
     "kaito-np": dict(batch=1, padding_free=False, pad_to=None, loss_on="all", targets=["o_proj", "down_proj"],
@@ -89,10 +90,17 @@ def training_config(model_dir: Path, method: str, variant: dict) -> dict:
 
 
 def batches(examples: list[dict], variant: dict, collator) -> list[dict]:
+    from trainer.collate import token_budget_batches
+
+    if variant.get("max_tokens"):
+        groups = token_budget_batches([len(e["input_ids"]) for e in examples], variant["max_tokens"])
+    else:
+        groups = [range(start, min(start + variant["batch"], len(examples)))
+                  for start in range(0, len(examples), variant["batch"])]
     out = []
-    for start in range(0, len(examples), variant["batch"]):
+    for group in groups:
         features = []
-        for ex in examples[start:start + variant["batch"]]:
+        for ex in (examples[i] for i in group):
             ids = ex["input_ids"]
             labels = list(ids) if variant["loss_on"] == "all" else [-100] * ex["prompt_len"] + ids[ex["prompt_len"]:]
             features.append({"input_ids": ids, "labels": labels})
@@ -190,7 +198,9 @@ def main() -> None:
     steps = args.steps or (20 if args.device == "cpu" else 30)
 
     if args.child:  # one variant, in its own process
-        n = (steps + 2) * VARIANTS[args.child]["batch"]
+        variant = VARIANTS[args.child]
+        # A 2,048-token budget holds about 9 dolly-like examples; 16 per step leaves room for short ones.
+        n = (steps + 2) * (16 if variant.get("max_tokens") else variant["batch"])
         examples = dolly_like(n, MODELS[args.model]["vocab_size"], seed=0)
         print(json.dumps(run_variant(args.child, args.model_dir, args.method, args.device, steps, examples)))
         return
