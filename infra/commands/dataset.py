@@ -21,6 +21,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.max_seq_length < 1:
+        print(f"kaito-gitops dataset check: --max-seq-length must be at least 1, got {args.max_seq_length}",
+              file=sys.stderr)
+        return 2
     if not args.file.is_file():
         print(f"kaito-gitops dataset check: {args.file}: no such file", file=sys.stderr)
         return 2

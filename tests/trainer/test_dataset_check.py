@@ -53,3 +53,9 @@ def test_unknown_layout_exits_1(tmp_path, capsys):
 
 def test_missing_file_is_a_usage_error(tmp_path):
     assert main(["dataset", "check", str(tmp_path / "nope.parquet")]) == 2
+
+
+def test_max_seq_length_below_one_is_a_usage_error(tmp_path, capsys):
+    path = _jsonl(tmp_path / "d.jsonl", _rows(60))
+    assert main(["dataset", "check", str(path), "--max-seq-length", "0"]) == 2
+    assert "--max-seq-length must be at least 1" in capsys.readouterr().err
