@@ -129,6 +129,15 @@ def test_held_out_split_is_seeded(tmp_path, tiny_tokenizer):
     assert len(a[0]) == 80 and len(a[1]) == 20 and a[1] == b[1]
 
 
+def test_validation_file_is_the_evaluation_set_and_reported(tmp_path, tiny_tokenizer):
+    train = _write(tmp_path / "t.jsonl", _qa_rows(60))
+    validation = _write(tmp_path / "v.csv", _qa_rows(7) + [{"prompt": "x", "completion": ""}])
+    examples, evaluation, summary = prepare_datasets(_cfg(train, train_test_split=0.5), tiny_tokenizer, 256, seed=0,
+                                                     validation_path=validation)
+    assert (len(examples), len(evaluation)) == (60, 7)  # the split is not applied when a file is given
+    assert summary["validation_file"]["unusable"] == {"empty assistant reply": 1}
+
+
 def test_packed_batch_gives_the_same_loss_as_examples_one_by_one(tiny_model_dir, tiny_tokenizer):
     import torch
     from transformers import AutoModelForCausalLM
