@@ -48,9 +48,10 @@ SECRET_VALUE = re.compile(
     r"|[A-Za-z0-9+/]{86}==)"
 )
 SECRET_KEYS = re.compile(r"(password|passwd|token|apikey|api_key|secretkey|accesskey|connectionstring)$", re.I)
-SAS_PARAMS = {"sig", "se", "sv", "sp", "skoid"}
 UNSAFE_HOST_SUFFIXES = (".local", ".internal", ".localhost", ".localdomain")
-UNSAFE_HOSTS = {"localhost", "metadata", "metadata.google.internal", "metadata.azure.com"}
+UNSAFE_HOSTS = {"localhost", "metadata"}
+# Hosts an HTTP client may read as an IPv4 address although ipaddress does not: 2852039166, 0xa9fea9fe, 0251.0.0.1
+NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$")
 
 
 @dataclass
@@ -336,14 +337,19 @@ def _check_data_source(doc: Document, path: str, source: dict[str, Any], out: _C
 
 
 def _check_url(doc: Document, path: str, url: str, out: _Collector) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed [ipv6
+        out.add(doc, path, f"not a valid URL: {exc}", "write it as https://host/path")
+        return
     if parts.scheme != "https":
         return  # the schema's pattern reports it
     host = (parts.hostname or "").lower().rstrip(".")
     if parts.username or parts.password:
         out.add(doc, path, "the URL carries credentials", "never put credentials in a spec; use an image source with pullSecrets")
-    if SAS_PARAMS & set(parse_qs(parts.query)) and "sig" in parse_qs(parts.query):
-        out.add(doc, path, "the URL carries a SAS token (sig=...)",
+    query = {key.lower() for key in parse_qs(parts.query, keep_blank_values=True)}
+    if "sig" in query or {"sv", "se"} <= query:
+        out.add(doc, path, "the URL carries a SAS token (sig= or sv=/se=)",
                 "never put tokens in a spec; grant the cluster read access or use an image source")
     reason = _unsafe_host(host)
     if reason:
@@ -353,17 +359,19 @@ def _check_url(doc: Document, path: str, url: str, out: _Collector) -> None:
 def _unsafe_host(host: str) -> str:
     if not host:
         return "missing"
-    if host in UNSAFE_HOSTS or host.endswith(UNSAFE_HOST_SUFFIXES):
+    if host in UNSAFE_HOSTS or host.startswith("metadata.") or host.endswith(UNSAFE_HOST_SUFFIXES):
         return "local or a metadata endpoint"
     try:
         ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return ""
+        return "a numeric address in a form clients read differently" if NUMERIC_HOST.match(host) else ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped  # ::ffff:169.254.169.254 reaches the IPv4 address
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:
         return "link-local (cloud metadata lives there)"
-    if ip.is_private or ip.is_reserved or ip.is_unspecified or ip.is_multicast:
+    if not ip.is_global or ip.is_multicast:  # private, shared address space, documentation, reserved
         return "a private or reserved address"
     return ""
 
@@ -446,7 +454,7 @@ def _check_quotas(pairs: list[tuple[Workload, Document]], defaults: dict[str, An
         allowed = quota.get("allowedInstanceTypes")
         for w in mine:
             instance = w.spec["placement"]["instanceType"]
-            if allowed is not None and instance not in allowed:
+            if allowed is not None and instance not in allowed and catalog.sku(instance):  # unknown: reported once
                 out.add(docs[id(w)], "$.spec.placement.instanceType",
                         f"team {team!r} may not use {instance}", "allowed for the team: " + ", ".join(allowed))
         _check_limit(mine, "maxGPUs", quota, gpus_held, "GPUs", docs, out)

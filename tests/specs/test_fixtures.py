@@ -39,5 +39,7 @@ def test_invalid_fixture_reports_each_expected_line(case: str) -> None:
     got = _relative_lines(caught.value, (root / "dev").resolve())
     for line in expected:
         assert any(g.startswith(line) for g in got), f"{case}: expected a line starting with\n  {line}\ngot:\n  " + "\n  ".join(got)
+    unexpected = [g for g in got if not any(g.startswith(line) for line in expected)]
+    assert not unexpected, f"{case}: unexpected diagnostics:\n  " + "\n  ".join(unexpected)
     # Each diagnostic names a real line and a hint-bearing message, never a bare traceback.
     assert all(d.line >= 1 for d in caught.value.diagnostics), got
