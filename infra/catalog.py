@@ -91,6 +91,11 @@ def preset(name: str) -> Preset | None:
     return presets().get(name)
 
 
+def supported_presets() -> list[str]:
+    """Every preset KAITO can serve, sorted."""
+    return sorted(presets())
+
+
 def tuning_presets() -> list[str]:
     return sorted(name for name, p in presets().items() if p.tuning)
 

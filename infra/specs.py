@@ -6,6 +6,7 @@ collected before anything is reported.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import os
@@ -92,7 +93,7 @@ def load_environment(env: str, root: Path = WORKLOADS_DIR) -> Environment:
     env_dir = root / env
     if not env_dir.is_dir():
         known = ", ".join(environments(root)) if root.is_dir() else "none"
-        raise SpecError([Diagnostic(display_path(env_dir), 0, "$", f"no environment {env!r}",
+        raise SpecError([Diagnostic(display_path(env_dir), 1, "$", f"no environment {env!r}",
                                     f"environments: {known}")])
     out = _Collector()
     defaults = _load_defaults(env_dir, out)
@@ -114,7 +115,7 @@ def load_environment(env: str, root: Path = WORKLOADS_DIR) -> Environment:
 def _load_defaults(env_dir: Path, out: _Collector) -> dict[str, Any]:
     path = env_dir / DEFAULTS_FILE
     if not path.is_file():
-        out.problems.append(Diagnostic(display_path(path), 0, "$", "the environment has no defaults file",
+        out.problems.append(Diagnostic(display_path(path), 1, "$", "the environment has no defaults file",
                                        f"create {DEFAULTS_FILE} with kind: {DEFAULTS_KIND}"))
         return {}
     doc, problems = load_file(path, display_path(path))
@@ -136,15 +137,15 @@ def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bo
     data = doc.data
     before = len(out.problems)
     kind = kind or data.get("kind")
+    for path, value in doc.ambiguous.items():
+        out.add(doc, path, value.reason, f"quote it (\"{value}\") if you mean a string, or write the value plainly")
     if data.get("apiVersion") != API_VERSION:
-        out.add(doc, "$.apiVersion", f"apiVersion must be {API_VERSION!r}, not {data.get('apiVersion')!r}",
-                "set apiVersion: " + API_VERSION)
+        found = f"not {data['apiVersion']!r}" if "apiVersion" in data else "missing"
+        out.add(doc, "$.apiVersion", f"apiVersion must be {API_VERSION!r}, {found}", "set apiVersion: " + API_VERSION)
     if kind not in SCHEMA_FILES or (kind == DEFAULTS_KIND) != (doc.path.endswith(DEFAULTS_FILE)):
         allowed = DEFAULTS_KIND if doc.path.endswith(DEFAULTS_FILE) else f"{TUNING_KIND} or {INFERENCE_KIND}"
         out.add(doc, "$.kind", f"unknown kind {data.get('kind')!r}", f"use {allowed}")
         return False
-    for path, value in doc.ambiguous.items():
-        out.add(doc, path, value.reason, f"quote it (\"{value}\") if you mean a string, or write the value plainly")
     for error in _validator(kind).iter_errors(data):
         path = error.json_path
         if path in doc.ambiguous or path in doc.rejected or path == "$.apiVersion":
@@ -415,8 +416,10 @@ def _check_adapter_reference(doc: Document, path: str, ref: dict[str, Any], work
 def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload], out: _Collector) -> None:
     spec = w.spec
     if catalog.preset(spec["preset"]) is None:
+        close = difflib.get_close_matches(spec["preset"], catalog.supported_presets(), n=3, cutoff=0.6)
         out.add(doc, "$.spec.preset", f"{spec['preset']!r} is not a KAITO preset",
-                "see infra/data/kaito/supported_models.yaml for the list")
+                (f"did you mean {' or '.join(close)}? " if close else "")
+                + "KAITO's presets are listed in infra/data/kaito/supported_models.yaml")
     adapters = spec["adapters"]
     if len(adapters) > MAX_ADAPTERS:
         out.add(doc, "$.spec.adapters", f"{len(adapters)} adapters, KAITO allows at most {MAX_ADAPTERS}",

@@ -20,8 +20,10 @@ from infra.diagnostics import Diagnostic
 
 MAX_BYTES = 256 * 1024
 MAX_ALIASES = 16
+MAX_DEPTH = 32  # specs nest about 6 deep; far deeper input is an attack or an accident, and would blow the stack
 
 _STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _YAML11_BOOL = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
 _LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+$")
 _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
@@ -72,8 +74,12 @@ def child_path(parent: str, key: str | int) -> str:
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _TooManyAliases(Exception):
-    pass
+class _Refused(Exception):
+    """Stops building a document that is unsafe to read further; carries its one diagnostic."""
+
+    def __init__(self, line: int, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.line, self.message, self.hint = line, message, hint
 
 
 def load_file(path: Path, display: str | None = None) -> tuple[Document, list[Diagnostic]]:
@@ -111,9 +117,8 @@ def load_text(text: str, shown: str) -> tuple[Document, list[Diagnostic]]:
     problems: list[Diagnostic] = []
     try:
         doc.data = _build(root, "$", doc, loader, problems, seen=set())
-    except _TooManyAliases as exc:
-        return doc, [Diagnostic(shown, int(str(exc)), "$", f"more than {MAX_ALIASES} aliases",
-                                "write the values out; aliases can expand a small file into a huge one")]
+    except _Refused as exc:
+        return doc, [Diagnostic(shown, exc.line, "$", exc.message, exc.hint)]
     if not isinstance(doc.data, dict):
         problems.append(Diagnostic(shown, doc.line("$"), "$", "the top level must be a mapping",
                                    "start with `apiVersion:` and `kind:`"))
@@ -124,20 +129,27 @@ def load_text(text: str, shown: str) -> tuple[Document, list[Diagnostic]]:
 def _yaml_error(shown: str, exc: yaml.YAMLError) -> Diagnostic:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark else 1
-    problem = getattr(exc, "problem", None) or str(exc)
-    return Diagnostic(shown, line, "$", f"YAML syntax error: {problem}", "check indentation and quoting")
+    problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]  # one line: drop the "in <unicode string>" part
+    return Diagnostic(shown, line, "$", f"YAML syntax error: {' '.join(problem.split())}",
+                      "check indentation and quoting")
 
 
-def _build(node: Node, path: str, doc: Document, loader, problems: list[Diagnostic], seen: set[int]) -> Any:
+def _build(node: Node, path: str, doc: Document, loader, problems: list[Diagnostic], seen: set[int],
+           depth: int = 0) -> Any:
     """Plain data from the node graph; a node met again is an alias, counted before it can multiply."""
     line = node.start_mark.line + 1
+    if depth > MAX_DEPTH:
+        raise _Refused(line, f"nested more than {MAX_DEPTH} levels deep", "flatten the structure")
     if isinstance(node, (MappingNode, SequenceNode)):
         if id(node) in seen:
             loader.alias_count = getattr(loader, "alias_count", 0) + 1
             if loader.alias_count > MAX_ALIASES:
-                raise _TooManyAliases(doc.line(_parent(path)))
+                raise _Refused(doc.line(_parent(path)), f"more than {MAX_ALIASES} aliases",
+                               "write the values out; aliases can expand a small file into a huge one")
         seen.add(id(node))
     doc.lines.setdefault(path, line)
+    if node.tag == _TIMESTAMP and isinstance(node, ScalarNode) and not node.style:
+        return _flag(doc, path, node.value, f"`{node.value}` is read as a date in YAML 1.1")
     if node.tag not in _STANDARD_TAGS:
         problems.append(Diagnostic(doc.path, line, path, f"tag {node.tag!r} is not allowed",
                                    "remove the tag; specs hold plain strings, numbers, lists and mappings"))
@@ -149,12 +161,14 @@ def _build(node: Node, path: str, doc: Document, loader, problems: list[Diagnost
             if key_node.tag == "tag:yaml.org,2002:merge":
                 problems.append(Diagnostic(doc.path, key_node.start_mark.line + 1, path,
                                            "merge keys (<<) are not allowed", "write the keys out"))
+                doc.rejected.add(path)  # the mapping is incomplete without them; schema errors there are noise
                 continue
             key = loader.construct_object(key_node) if isinstance(key_node, ScalarNode) else None
             if not isinstance(key, str):
-                problems.append(Diagnostic(doc.path, key_node.start_mark.line + 1, path,
-                                           f"mapping key {key_node.value!r} must be a string",
-                                           "quote the key"))
+                message = (f"mapping key {key_node.value!r} must be a string" if isinstance(key_node, ScalarNode)
+                           else "a list or mapping cannot be a mapping key")
+                problems.append(Diagnostic(doc.path, key_node.start_mark.line + 1, path, message,
+                                           "write a plain or quoted name"))
                 continue
             sub = child_path(path, key)
             if key in out:
@@ -163,19 +177,24 @@ def _build(node: Node, path: str, doc: Document, loader, problems: list[Diagnost
                                            "keep one of them"))
                 continue
             doc.lines[sub] = key_node.start_mark.line + 1
-            out[key] = _build(value_node, sub, doc, loader, problems, seen)
+            out[key] = _build(value_node, sub, doc, loader, problems, seen, depth + 1)
         return out
     if isinstance(node, SequenceNode):
-        return [_build(item, child_path(path, i), doc, loader, problems, seen) for i, item in enumerate(node.value)]
+        return [_build(item, child_path(path, i), doc, loader, problems, seen, depth + 1)
+                for i, item in enumerate(node.value)]
     value = loader.construct_object(node)
     if not node.style:  # plain scalars only (None or "" by parser): quoted ones mean what they say
         reason = _ambiguity(node.value)
         if reason:
-            flagged = Ambiguous(node.value)
-            flagged.reason = reason
-            doc.ambiguous[path] = flagged
-            return flagged
+            return _flag(doc, path, node.value, reason)
     return value
+
+
+def _flag(doc: Document, path: str, raw: str, reason: str) -> Ambiguous:
+    flagged = Ambiguous(raw)
+    flagged.reason = reason
+    doc.ambiguous[path] = flagged
+    return flagged
 
 
 def _ambiguity(raw: str) -> str:

@@ -6,52 +6,77 @@ import argparse
 import sys
 from pathlib import Path
 
-from infra.diagnostics import Diagnostic
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("validate", help="validate workload specs (default: every environment)")
     parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="files or folders under workloads/; a file is checked in the context of its environment")
+                        help="files or folders under a workloads/ folder; a file is checked in the context of "
+                             "its whole environment")
     parser.set_defaults(handler=run)
+
+
+class _Usage(Exception):
+    pass
 
 
 def run(args: argparse.Namespace) -> int:
     from infra.diagnostics import SpecError
-    from infra.specs import WORKLOADS_DIR, display_path, environments, load_environment
+    from infra.specs import WORKLOADS_DIR, environments, load_environment, workload_files
 
-    root = WORKLOADS_DIR
-    selected: dict[str, list[Path]] = {}
-    for raw in args.paths or [str(root)]:
+    try:
+        selected = _select(args.paths, WORKLOADS_DIR, environments)
+    except _Usage as problem:
+        print(f"kaito-gitops validate: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    shown, hidden, count = set(), 0, 0
+    for (root, env), paths in sorted(selected.items()):
+        count += sum(1 for f in workload_files(root / env) if _within(f, paths))
+        try:
+            load_environment(env, root)
+        except SpecError as error:
+            mine = {d for d in error.diagnostics if _within(Path(d.path), paths)}
+            shown |= mine
+            hidden += len(set(error.diagnostics) - mine)
+    for problem in sorted(shown):
+        print(problem)
+    if hidden:
+        print(f"note: {hidden} problem(s) in other files of the same environment(s) not shown; "
+              "run `kaito-gitops validate` to see them", file=sys.stderr)
+    if shown:
+        print(f"{len(shown)} problem(s) found", file=sys.stderr)
+        return EXIT_INVALID
+    environments_seen = len(selected)
+    print(f"ok: {count} workload{'s' * (count != 1)} in {environments_seen} "
+          f"environment{'s' * (environments_seen != 1)}")
+    return EXIT_OK
+
+
+def _select(raw_paths: list[str], default_root: Path, environments) -> dict[tuple[Path, str], list[Path]]:
+    """(workloads root, environment) -> the paths asked for in it; a usage error for anything else."""
+    selected: dict[tuple[Path, str], list[Path]] = {}
+    for raw in raw_paths or [str(default_root)]:
         path = Path(raw).resolve()
         if not path.exists():
-            print(f"kaito-gitops validate: {raw}: no such file or folder", file=sys.stderr)
-            return 2
-        try:
-            parts = path.relative_to(root).parts
-        except ValueError:
-            print(f"kaito-gitops validate: {raw}: not under {display_path(root)}/", file=sys.stderr)
-            return 2
-        for env in [parts[0]] if parts else environments(root):
-            selected.setdefault(env, []).append(path)
-
-    problems: list[Diagnostic] = []
-    count = 0
-    for env, paths in sorted(selected.items()):
-        try:
-            count += len(load_environment(env, root).workloads)
-        except SpecError as error:
-            problems += [d for d in error.diagnostics if _within(d.path, paths)]
-    for problem in sorted(set(problems)):
-        print(problem)
-    if problems:
-        print(f"{len(set(problems))} problem(s) found", file=sys.stderr)
-        return 1
-    print(f"ok: {count} workload(s) in {len(selected)} environment(s)")
-    return 0
+            raise _Usage(f"{raw}: no such file or folder")
+        root = next((p for p in (path, *path.parents) if p.name == "workloads"), None)
+        if root is None:
+            raise _Usage(f"{raw}: not inside a workloads/ folder (specs live in workloads/<env>/)")
+        if path.is_file() and path.suffix not in (".yaml", ".yml"):
+            raise _Usage(f"{raw}: not a YAML file")
+        parts = path.relative_to(root).parts
+        if parts and not (root / parts[0]).is_dir():
+            raise _Usage(f"{raw}: not inside an environment folder (workloads/<env>/)")
+        envs = [parts[0]] if parts else environments(root)
+        if not envs:
+            raise _Usage(f"{raw}: no environment folders in it")
+        for env in envs:
+            selected.setdefault((root, env), []).append(path)
+    return selected
 
 
-def _within(shown: str, paths: list[Path]) -> bool:
-    """Only report problems in what was asked for; a defaults file always counts."""
-    target = Path(shown).resolve()
+def _within(target: Path, paths: list[Path]) -> bool:
+    """Only report what was asked for; a defaults file always counts, every workload depends on it."""
+    target = target.resolve()
     return target.name == "_defaults.yaml" or any(target == p or p in target.parents for p in paths)
