@@ -48,7 +48,8 @@ SECRET_VALUE = re.compile(
     r"|xox[abprs]-[A-Za-z0-9-]{10,}|-----BEGIN [A-Z ]*PRIVATE KEY-----|sk-[A-Za-z0-9]{32,}"
     r"|[A-Za-z0-9+/]{86}==)"
 )
-SECRET_KEYS = re.compile(r"(password|passwd|token|apikey|api_key|secretkey|accesskey|connectionstring)$", re.I)
+SECRET_KEYS = re.compile(r"(password|passwd|pwd|token|clientsecret|connectionstring"
+                         r"|(api|access|account|storage|private|secret|ssh|sas)[-_]?key)$", re.I)
 UNSAFE_HOST_SUFFIXES = (".local", ".internal", ".localhost", ".localdomain")
 UNSAFE_HOSTS = {"localhost", "metadata"}
 # Hosts an HTTP client may read as an IPv4 address although ipaddress does not: 2852039166, 0xa9fea9fe, 0251.0.0.1
@@ -99,8 +100,7 @@ def load_environment(env: str, root: Path = WORKLOADS_DIR) -> Environment:
     defaults = _load_defaults(env_dir, out)
     docs: list[tuple[Path, Document]] = []
     for path in workload_files(env_dir):
-        doc, problems = load_file(path, display_path(path))
-        out.problems += problems
+        doc = _read(path, out)
         if doc.data is not None and _check_schema(doc, out):
             docs.append((path, doc))
     pairs = [(_workload(env_dir, path, doc, defaults, out), doc) for path, doc in docs] if defaults else []
@@ -112,14 +112,22 @@ def load_environment(env: str, root: Path = WORKLOADS_DIR) -> Environment:
     return Environment(name=env, defaults=defaults, workloads=sorted(workloads, key=lambda w: (w.kind, w.name)))
 
 
+def _read(path: Path, out: _Collector) -> Document:
+    """Load one file; secrets are looked for before any schema check, so a broken file still reports them."""
+    doc, problems = load_file(path, display_path(path))
+    out.problems += problems
+    if doc.data is not None:
+        _check_secrets(doc, doc.data, "$", out)
+    return doc
+
+
 def _load_defaults(env_dir: Path, out: _Collector) -> dict[str, Any]:
     path = env_dir / DEFAULTS_FILE
     if not path.is_file():
         out.problems.append(Diagnostic(display_path(path), 1, "$", "the environment has no defaults file",
                                        f"create {DEFAULTS_FILE} with kind: {DEFAULTS_KIND}"))
         return {}
-    doc, problems = load_file(path, display_path(path))
-    out.problems += problems
+    doc = _read(path, out)
     if doc.data is None or not _check_schema(doc, out, kind=DEFAULTS_KIND):
         return {}
     data = dict(doc.data)
@@ -235,7 +243,6 @@ def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[st
             by_name[w.name] = w
     for w, doc in pairs:
         _check_team(w, doc, defaults, out)
-        _check_secrets(doc, doc.data, "$", out)
         if w.kind == TUNING_KIND:
             _check_tuning(w, doc, by_name, out)
         else:
