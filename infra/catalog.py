@@ -110,6 +110,14 @@ def tuning_memory_gib(preset_name: str, method: str, quantization: str | None = 
     return round(p.params_b * table["bytes_per_param"][key] + table["tuning_overhead_gib"][method], 1)
 
 
+def serving_memory_gib(preset_name: str) -> float | None:
+    """The bf16 weights: the least GPU memory serving the preset needs (KAITO's webhook checks the same bound)."""
+    p = preset(preset_name)
+    if p is None or p.params_b is None:
+        return None
+    return round(p.params_b * _tuning_table()["bytes_per_param"]["lora"], 1)
+
+
 @cache
 def workspace_crd_schema(version: str = "v1beta1") -> dict[str, Any]:
     crd = yaml.safe_load(CRD_FILE.read_text(encoding="utf-8"))

@@ -297,7 +297,9 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], ou
             out.add(doc, "$.spec.placement", "the bundled engine needs a node pool",
                     "set placement.nodePool or nodePool in _defaults.yaml")
     if _check_instance_type(doc, "$.spec.placement.instanceType", spec["placement"]["instanceType"], out) and preset:
-        _check_fit(w, doc, out)
+        need = catalog.tuning_memory_gib(spec["baseModel"], spec["method"], spec.get("quantization"))
+        _check_fit(doc, spec["placement"], need, f"{spec['method']} tuning of {spec['baseModel']}",
+                   ("use qlora, or " if spec["method"] == "lora" else "use ") + "one of: ", out)
 
 
 def _check_kaito_engine_limits(doc: Document, spec: dict[str, Any], out: _Collector) -> None:
@@ -313,16 +315,18 @@ def _check_kaito_engine_limits(doc: Document, spec: dict[str, Any], out: _Collec
                     "set engine: bundled, or remove it")
 
 
-def _check_fit(w: Workload, doc: Document, out: _Collector) -> None:
-    spec = w.spec
-    need = catalog.tuning_memory_gib(spec["baseModel"], spec["method"], spec.get("quantization"))
-    sku = catalog.sku(spec["placement"]["instanceType"])
-    if need is not None and sku is not None and need > sku.total_gpu_memory_gib:
-        fitting = [n for n in catalog.gpu_skus() if catalog.sku(n).total_gpu_memory_gib >= need]
+def _check_fit(doc: Document, placement: dict[str, Any], need: float | None, what: str, hint: str,
+               out: _Collector) -> None:
+    """The instance type (times the node count) has the GPU memory `what` needs."""
+    sku, count = catalog.sku(placement["instanceType"]), placement.get("count", 1)
+    have = sku.total_gpu_memory_gib * count
+    if need is not None and need > have:
+        fitting = sorted((n for n in catalog.gpu_skus() if catalog.sku(n).total_gpu_memory_gib >= need),
+                         key=lambda n: (catalog.sku(n).total_gpu_memory_gib, n))  # smallest first
+        nodes = f"{count} x " if count > 1 else ""
         out.add(doc, "$.spec.placement.instanceType",
-                f"{spec['method']} tuning of {spec['baseModel']} needs about {need:g} GiB of GPU memory; "
-                f"{sku.name} has {sku.total_gpu_memory_gib:g} GiB",
-                "use qlora, or one of: " + ", ".join(fitting[:6]))
+                f"{what} needs about {need:g} GiB of GPU memory; {nodes}{sku.name} has {have:g} GiB",
+                hint + ", ".join(fitting[:6]))
 
 
 def _check_exactly_one(doc: Document, path: str, value: dict[str, Any], keys: tuple[str, ...], out: _Collector) -> bool:
@@ -447,7 +451,9 @@ def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload],
         strength = adapter["strength"]
         if isinstance(strength, (int, float)) and not 0 <= strength <= 1:
             out.add(doc, f"{path}.strength", f"strength {strength} is outside 0..1", "use a value between 0 and 1")
-    _check_instance_type(doc, "$.spec.placement.instanceType", spec["placement"]["instanceType"], out)
+    if _check_instance_type(doc, "$.spec.placement.instanceType", spec["placement"]["instanceType"], out):
+        _check_fit(doc, spec["placement"], catalog.serving_memory_gib(spec["preset"]),
+                   f"serving {spec['preset']} (its bf16 weights)", "use more nodes or one of: ", out)
 
 
 def gpus_held(w: Workload) -> int:
