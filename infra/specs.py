@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 from jsonschema import Draft202012Validator
 
 from infra import catalog
+from infra.credentials import CREDENTIAL
 from infra.diagnostics import Diagnostic, SpecError
 from infra.model import (
     API_VERSION,
@@ -43,11 +44,6 @@ SCHEMA_FILES = {
 }
 MAX_ADAPTERS = 10
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-SECRET_VALUE = re.compile(
-    r"(hf_[A-Za-z0-9]{30,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}|AKIA[0-9A-Z]{16}"
-    r"|xox[abprs]-[A-Za-z0-9-]{10,}|-----BEGIN [A-Z ]*PRIVATE KEY-----|sk-[A-Za-z0-9]{32,}"
-    r"|[A-Za-z0-9+/]{86}==)"
-)
 SECRET_KEYS = re.compile(r"(password|passwd|pwd|token|clientsecret|connectionstring"
                          r"|(api|access|account|storage|private|secret|ssh|sas)[-_]?key)$", re.I)
 UNSAFE_HOST_SUFFIXES = (".local", ".internal", ".localhost", ".localdomain")
@@ -400,7 +396,7 @@ def _check_secrets(doc: Document, value: Any, path: str, out: _Collector) -> Non
     elif isinstance(value, list):
         for i, sub in enumerate(value):
             _check_secrets(doc, sub, child_path(path, i), out)
-    elif isinstance(value, str) and SECRET_VALUE.search(value):
+    elif isinstance(value, str) and CREDENTIAL.search(value):
         out.add(doc, path, "the value looks like a credential (token or key)",
                 "remove it and rotate it; reference secrets by name instead")
 

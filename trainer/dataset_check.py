@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.credentials import CREDENTIAL
 from trainer.data import MIN_EXAMPLES, DataError, detect_layout, read_rows, to_conversation
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 PHONE = re.compile(r"(?<!\w)(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{3,4}[ .-]\d{3,4}(?:[ .-]\d{2,4})?(?!\w)")
-KEY = re.compile(r"(hf_[A-Za-z0-9]{30,}|gh[pousr]_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{16}|sk-[A-Za-z0-9]{32,}"
-                 r"|xox[abprs]-[A-Za-z0-9-]{10,}|-----BEGIN [A-Z ]*PRIVATE KEY-----|AccountKey=[A-Za-z0-9+/=]{20,})")
-FINDINGS = {"e-mail address": EMAIL, "phone number": PHONE, "key or token": KEY}
+FINDINGS = {"e-mail address": EMAIL, "phone number": PHONE, "key or token": CREDENTIAL}
 CHARS_PER_TOKEN = 4  # without a tokenizer: a common rule of thumb for English text
 
 
