@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import sys
 
+from infra.diagnostics import Diagnostic
 from infra.model import Environment
+
+
+def print_problems(problems: set[Diagnostic] | list[Diagnostic]) -> int:
+    """Every problem on stdout, one line each and sorted, with the count on stderr; returns exit code 1."""
+    unique = sorted(set(problems))
+    for problem in unique:
+        print(problem)
+    print(f"{len(unique)} problem(s) found", file=sys.stderr)
+    return 1
 
 
 def load_or_report(env_name: str) -> Environment | int:
@@ -19,7 +29,4 @@ def load_or_report(env_name: str) -> Environment | int:
     try:
         return load_environment(env_name)
     except SpecError as error:
-        for problem in sorted(set(error.diagnostics)):
-            print(problem)
-        print(f"{len(set(error.diagnostics))} problem(s) found", file=sys.stderr)
-        return 1
+        return print_problems(error.diagnostics)

@@ -17,6 +17,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from infra.commands.common import print_problems
     from infra.config import ConfigError
     from infra.diagnostics import SpecError
     from infra.plan import build_plan, format_json, format_text, stacks
@@ -40,10 +41,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"Pulumi.{env}.yaml: {problem}")
             return 1
         except SpecError as error:
-            for problem in sorted(set(error.diagnostics)):
-                print(problem)
-            print(f"{len(set(error.diagnostics))} problem(s) found", file=sys.stderr)
-            return 1
+            return print_problems(error.diagnostics)
     if args.format == "markdown":
         from infra.diff import RefError, default_base
         from infra.review import format_markdown

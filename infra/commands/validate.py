@@ -22,6 +22,7 @@ class _Usage(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
+    from infra.commands.common import print_problems
     from infra.diagnostics import SpecError
     from infra.specs import WORKLOADS_DIR, environments, load_environment, workload_files
 
@@ -39,14 +40,11 @@ def run(args: argparse.Namespace) -> int:
             mine = {d for d in error.diagnostics if _within(Path(d.path), paths)}
             shown |= mine
             hidden += len(set(error.diagnostics) - mine)
-    for problem in sorted(shown):
-        print(problem)
     if hidden:
         print(f"note: {hidden} problem(s) in other files of the same environment(s) not shown; "
               "run `kaito-gitops validate` to see them", file=sys.stderr)
     if shown:
-        print(f"{len(shown)} problem(s) found", file=sys.stderr)
-        return EXIT_INVALID
+        return print_problems(shown)
     environments_seen = len(selected)
     print(f"ok: {count} workload{'s' * (count != 1)} in {environments_seen} "
           f"environment{'s' * (environments_seen != 1)}")
