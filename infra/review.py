@@ -23,12 +23,11 @@ from typing import Any
 from infra import pricing
 from infra.diff import RefError
 from infra.model import INFERENCE_KIND, TUNING_KIND, Environment, Workload
-from infra.render import TEAM_LABEL
+from infra.render.names import COMPONENT_LABEL, TEAM_LABEL
 from infra.specs import gpus_held
 
 MARKER = "<!-- kaito-gitops-plan -->"
 NAME_LABEL = "app.kubernetes.io/name"
-COMPONENT_LABEL = "app.kubernetes.io/component"  # "tuning" or "inference" (infra/render.py)
 # Changes outside workloads/ that change what every environment deploys.
 ALL_ENV_PATHS = ("infra/", "schemas/", "trainer/", "pyproject.toml", "Makefile", ".github/workflows/")
 # GitHub rejects comments over 65,536 characters; the diff is cut first.

@@ -6,7 +6,7 @@ Every key KAITO accepts is accepted here, so one ConfigMap serves both engines. 
 extensions live in one extra section, `BundledConfig`, because KAITO's parser ignores sections
 it does not know but rejects unknown keys inside its own sections.
 
-This module imports only the standard library and PyYAML: the renderer (infra/render.py) uses
+This module imports only the standard library and PyYAML: the renderer (infra/render/) uses
 `parse_config` to check the ConfigMaps it writes, on machines without torch.
 """
 

@@ -1,0 +1,33 @@
+"""Pieces both Workspace kinds share: KAITO's `resource` block and a DataSource from a spec source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.model import Workload
+
+
+def source(spec_source: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    """A KAITO DataSource (tuning input, adapter source) from a spec data source."""
+    if "urls" in spec_source:
+        out: dict[str, Any] = {"urls": list(spec_source["urls"])}
+    elif "image" in spec_source:
+        out = {"image": spec_source["image"]}
+        if spec_source.get("pullSecrets"):
+            out["imagePullSecrets"] = list(spec_source["pullSecrets"])
+    else:
+        out = {"volumeSource": {"persistentVolumeClaim": {"claimName": spec_source["volume"]["claimName"]}}}
+    if name:
+        out["name"] = name
+    return out
+
+
+def resource(w: Workload, count: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "instanceType": w.spec["placement"]["instanceType"],
+        "labelSelector": {"matchLabels": {"apps": w.name}},
+    }
+    if count is not None:
+        out["count"] = count
+    return out
+

@@ -1,0 +1,98 @@
+"""TuningJob specs: the training ConfigMap both engines read, and KAITO's tuning Workspace."""
+
+from __future__ import annotations
+
+import copy
+import textwrap
+from functools import cache
+from typing import Any
+
+import yaml
+
+from infra import catalog
+from infra.model import Environment, Workload
+from infra.render import names
+from infra.render.common import resource, source
+
+_FastDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# Where the bundled Job puts validation data and a continued adapter (infra/render/bundled.py mounts them).
+VALIDATION_DIR = "/mnt/data/validation"
+CONTINUE_DIR = "/mnt/continue"  # the pulled image lands in image/, its data/ next to it
+
+
+def config_map(env: Environment, w: Workload) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": names.meta(env, w, names.config_map_name(w), "tuning"),
+        "data": {"training_config.yaml": yaml.dump(training_config(w), Dumper=_FastDumper, sort_keys=False)},
+    }
+
+
+@cache
+def _kaito_defaults(method: str) -> dict[str, Any]:
+    """KAITO's own default training config for the method (the data of a Helm-templated ConfigMap)."""
+    template = (catalog.DATA / "kaito" / f"{method}-params.yaml").read_text(encoding="utf-8")
+    block = template.split("training_config.yaml: |", 1)[1]
+    return yaml.safe_load(textwrap.dedent(block))["training_config"]
+
+
+def training_config(w: Workload) -> dict[str, Any]:
+    """KAITO's six-section training config, starting from KAITO's defaults for the method."""
+    spec, hp = w.spec, w.spec["hyperparameters"]
+    config = copy.deepcopy(_kaito_defaults(spec["method"]))
+    if spec["method"] == "qlora" and spec.get("quantization") == "8bit":
+        config["QuantizationConfig"] = {"load_in_8bit": True}
+    lora = config["LoraConfig"]
+    for ours, theirs in (("r", "r"), ("alpha", "lora_alpha"), ("dropout", "lora_dropout"), ("targetModules", "target_modules")):
+        if ours in hp.get("lora", {}):
+            lora[theirs] = hp["lora"][ours]
+    args = config["TrainingArguments"]
+    args["output_dir"] = spec["outputDir"]
+    for ours, theirs in (("epochs", "num_train_epochs"), ("batchSize", "per_device_train_batch_size"),
+                         ("learningRate", "learning_rate"), ("seed", "seed")):
+        if ours in hp:
+            args[theirs] = hp[ours]
+    if "seed" in hp:
+        config["DatasetConfig"]["shuffle_seed"] = hp["seed"]
+    if spec["engine"] == "bundled":
+        _bundled_extensions(w, config)
+    return {"training_config": config}
+
+
+def _bundled_extensions(w: Workload, config: dict[str, Any]) -> None:
+    """What only our trainer reads (its BundledConfig section, see trainer/config.py): eviction-safe
+    checkpoints on the Job's volume, validation data, sequence length, continuation."""
+    spec, hp = w.spec, w.spec["hyperparameters"]
+    config["TrainingArguments"].update({"save_strategy": "steps", "save_steps": 200})
+    bundled: dict[str, Any] = {"checkpoint_dir": f"{spec['outputDir']}/checkpoints"}
+    if "maxSeqLength" in hp:
+        bundled["max_seq_length"] = hp["maxSeqLength"]
+    if "validation" in spec["data"]:
+        bundled["validation_path"] = VALIDATION_DIR
+    if "continueFrom" in spec:
+        bundled["continue_from"] = f"{CONTINUE_DIR}/data"
+    config["BundledConfig"] = bundled
+
+
+def workspace(env: Environment, w: Workload) -> dict[str, Any]:
+    spec = w.spec
+    output = spec["output"]
+    if "image" in output:
+        out = {"image": names.adapter_image(env, w), "imagePushSecret": output["image"]["pushSecret"]}
+    else:
+        out = {"volumeSource": {"persistentVolumeClaim": {"claimName": output["volume"]["claimName"]}}}
+    return {
+        "apiVersion": names.WORKSPACE_API,
+        "kind": "Workspace",
+        "metadata": names.meta(env, w, w.name, "tuning"),
+        "resource": resource(w),
+        "tuning": {
+            "preset": {"name": spec["baseModel"]},
+            "method": spec["method"],
+            "config": names.config_map_name(w),
+            "input": source(spec["data"]["train"], name=f"{w.name}-data"),
+            "output": out,
+        },
+    }
+
