@@ -130,8 +130,12 @@ def _unreadable_entries(env_dir: Path) -> list[Diagnostic]:
     return problems
 
 
-def load_environment(env: str, root: Path | None = None) -> Environment:
-    """The validated environment, or SpecError with every problem found."""
+def load_environment(env: str, root: Path | None = None, base: Environment | None = None) -> Environment:
+    """The validated environment, or SpecError with every problem found.
+
+    `base`: the environment at the ref a change is compared with (a pull request's target); a quota breach
+    is then reported on the workloads the change adds or alters, not on whichever sorts last.
+    """
     root = WORKLOADS_DIR if root is None else root
     env_dir = root / env
     for path in (root, env_dir):
@@ -151,7 +155,7 @@ def load_environment(env: str, root: Path | None = None) -> Environment:
             docs.append((path, doc))
     pairs = [(_workload(env_dir, path, doc, defaults, out), doc) for path, doc in docs] if defaults else []
     if defaults:
-        _check_environment(pairs, defaults, out)
+        _check_environment(pairs, defaults, out, _settled(pairs, base))
     workloads = [w for w, _ in pairs]
     if out.problems:
         raise SpecError(sorted(set(out.problems)))
@@ -286,7 +290,18 @@ def _apply_inference_defaults(spec: dict[str, Any], defaults: dict[str, Any]) ->
         adapter.setdefault("strength", 1.0)
 
 
-def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector) -> None:
+def _settled(pairs: list[tuple[Workload, Document]], base: Environment | None) -> set[str]:
+    """Names of the workloads exactly as they are at the base: they held their quota before the change."""
+    if base is None:
+        return set()
+    def same(w: Workload, b: Workload | None) -> bool:
+        return b is not None and (b.kind, b.team, b.namespace, b.spec) == (w.kind, w.team, w.namespace, w.spec)
+
+    return {w.name for w, _ in pairs if same(w, base.by_name(w.name))}
+
+
+def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector,
+                       settled: set[str]) -> None:
     by_name: dict[str, Workload] = {}
     for w, doc in pairs:
         if w.name in by_name:
@@ -300,7 +315,7 @@ def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[st
             _check_tuning(w, doc, by_name, out)
         else:
             _check_inference(w, doc, by_name, out)
-    _check_quotas(pairs, defaults, out)
+    _check_quotas(pairs, defaults, out, settled)
 
 
 def _check_team(w: Workload, doc: Document, defaults: dict[str, Any], out: _Collector) -> None:
@@ -516,7 +531,8 @@ def gpus_held(w: Workload) -> int:
     return (sku.gpus if sku else 0) * count
 
 
-def _check_quotas(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector) -> None:
+def _check_quotas(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector,
+                  settled: set[str]) -> None:
     docs = {id(w): doc for w, doc in pairs}
     for team, quota in defaults["teams"].items():
         mine = [w for w, _ in pairs if w.team == team]
@@ -526,19 +542,20 @@ def _check_quotas(pairs: list[tuple[Workload, Document]], defaults: dict[str, An
             if allowed is not None and instance not in allowed and catalog.sku(instance):  # unknown: reported once
                 out.add(docs[id(w)], "$.spec.placement.instanceType",
                         f"team {team!r} may not use {instance}", "allowed for the team: " + ", ".join(allowed))
-        _check_limit(mine, "maxGPUs", quota, gpus_held, "GPUs", docs, out)
+        _check_limit(mine, "maxGPUs", quota, gpus_held, "GPUs", docs, out, settled)
         tuning = [w for w in mine if w.kind == TUNING_KIND]
-        _check_limit(tuning, "maxConcurrentTuningJobs", quota, lambda w: 1, "tuning jobs", docs, out)
+        _check_limit(tuning, "maxConcurrentTuningJobs", quota, lambda w: 1, "tuning jobs", docs, out, settled)
 
 
 def _check_limit(items: list[Workload], key: str, quota: dict[str, Any], cost, unit: str,
-                 docs: dict[int, Document], out: _Collector) -> None:
-    """Reports the workload that pushes the team past its quota, and every one after it."""
+                 docs: dict[int, Document], out: _Collector, settled: set[str]) -> None:
+    """Reports the workload that pushes the team past its quota, and every one after it; workloads the change
+    leaves as they were at the base count first, so the breach lands on what the change adds or alters."""
     limit = quota.get(key)
     if limit is None:
         return
     used = 0
-    for w in sorted(items, key=lambda w: w.name):
+    for w in sorted(items, key=lambda w: (w.name not in settled, w.name)):
         used += cost(w)
         if used > limit:
             out.add(docs[id(w)], "$.metadata.team",
