@@ -6,6 +6,7 @@ the spec change alone. Used by `kaito-gitops diff` and the pull-request plan.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import io
 import os
@@ -101,7 +102,8 @@ def _links_inert(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
     """Links at the base stay links, so load_environment refuses them as it does in the working tree,
     but point nowhere: extracting never writes or reads outside the temporary folder."""
     if member.issym() or member.islnk():
-        member = member.replace(type=tarfile.SYMTYPE, linkname="link-not-followed-by-kaito-gitops", deep=False)
+        member = copy.copy(member)
+        member.type, member.linkname = tarfile.SYMTYPE, "link-not-followed-by-kaito-gitops"
     return tarfile.data_filter(member, dest)
 
 

@@ -155,7 +155,7 @@ def run_program(cfg: StackConfig, env: Environment) -> Plan:
     return Plan(env=cfg.stack, config=cfg, environment=env, resources=recorded, objects=render_environment(env))
 
 
-def build_plan(env_name: str, root: Path | None = None) -> Plan:
+def build_plan(env_name: str, root: Path | None = None, base: Environment | None = None) -> Plan:
     """The plan for a stack: its config from Pulumi.<env>.yaml, its workloads from workloads/<env>/.
 
     Raises infra.config.ConfigError or infra.diagnostics.SpecError with every problem found.
@@ -164,7 +164,7 @@ def build_plan(env_name: str, root: Path | None = None) -> Plan:
 
     root = specs.REPO_ROOT if root is None else root
     cfg = load_stack_config(env_name, root)
-    return run_program(cfg, load_environment(env_name, root / "workloads"))
+    return run_program(cfg, load_environment(env_name, root / "workloads", base=base))
 
 
 # --- formatting -------------------------------------------------------------
