@@ -7,7 +7,6 @@ collected before anything is reported.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
 import os
 import posixpath
@@ -16,12 +15,11 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from jsonschema import Draft202012Validator
 
-from infra import catalog
-from infra.credentials import CREDENTIAL
+from infra import catalog, urls
+from infra.credentials import CREDENTIAL, SIGNED_URL
 from infra.diagnostics import Diagnostic, SpecError
 from infra.model import (
     API_VERSION,
@@ -46,10 +44,6 @@ MAX_ADAPTERS = 10
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SECRET_KEYS = re.compile(r"(password|passwd|pwd|token|clientsecret|connectionstring"
                          r"|(api|access|account|storage|private|secret|ssh|sas)[-_]?key)$", re.I)
-UNSAFE_HOST_SUFFIXES = (".local", ".internal", ".localhost", ".localdomain")
-UNSAFE_HOSTS = {"localhost", "metadata"}
-# Hosts an HTTP client may read as an IPv4 address although ipaddress does not: 2852039166, 0xa9fea9fe, 0251.0.0.1
-NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$")
 
 
 @dataclass
@@ -114,6 +108,10 @@ def _read(path: Path, out: _Collector) -> Document:
     out.problems += problems
     if doc.data is not None:
         _check_secrets(doc, doc.data, "$", out)
+    for line, comment in doc.comments:
+        if CREDENTIAL.search(comment) or SIGNED_URL.search(comment):
+            out.problems.append(Diagnostic(doc.path, line, "$", "a comment holds a credential (token, key or signed URL)",
+                                           "remove it and rotate it: git history keeps every version of the file"))
     return doc
 
 
@@ -345,43 +343,8 @@ def _check_data_source(doc: Document, path: str, source: dict[str, Any], out: _C
 
 
 def _check_url(doc: Document, path: str, url: str, out: _Collector) -> None:
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:  # e.g. an unclosed [ipv6
-        out.add(doc, path, f"not a valid URL: {exc}", "write it as https://host/path")
-        return
-    if parts.scheme != "https":
-        return  # the schema's pattern reports it
-    host = (parts.hostname or "").lower().rstrip(".")
-    if parts.username or parts.password:
-        out.add(doc, path, "the URL carries credentials", "never put credentials in a spec; use an image source with pullSecrets")
-    query = {key.lower() for key in parse_qs(parts.query, keep_blank_values=True)}
-    if "sig" in query or {"sv", "se"} <= query:
-        out.add(doc, path, "the URL carries a SAS token (sig= or sv=/se=)",
-                "never put tokens in a spec; grant the cluster read access or use an image source")
-    reason = _unsafe_host(host)
-    if reason:
-        out.add(doc, path, f"host {host!r} is {reason}", "data must come from a public https endpoint")
-
-
-def _unsafe_host(host: str) -> str:
-    if not host:
-        return "missing"
-    if host in UNSAFE_HOSTS or host.startswith("metadata.") or host.endswith(UNSAFE_HOST_SUFFIXES):
-        return "local or a metadata endpoint"
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return "a numeric address in a form clients read differently" if NUMERIC_HOST.match(host) else ""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped  # ::ffff:169.254.169.254 reaches the IPv4 address
-    if ip.is_loopback:
-        return "a loopback address"
-    if ip.is_link_local:
-        return "link-local (cloud metadata lives there)"
-    if not ip.is_global or ip.is_multicast:  # private, shared address space, documentation, reserved
-        return "a private or reserved address"
-    return ""
+    for message, hint in urls.problems(url):
+        out.add(doc, path, message, hint)
 
 
 def _check_secrets(doc: Document, value: Any, path: str, out: _Collector) -> None:
@@ -396,6 +359,10 @@ def _check_secrets(doc: Document, value: Any, path: str, out: _Collector) -> Non
     elif isinstance(value, list):
         for i, sub in enumerate(value):
             _check_secrets(doc, sub, child_path(path, i), out)
+    elif isinstance(value, str) and SIGNED_URL.search(value):
+        out.add(doc, path, "the URL is signed (sig=, X-Amz-Signature=, X-Goog-Signature= or Signature=): "
+                "whoever reads it can fetch the data", "revoke the signature; grant the cluster read access or use "
+                "an image source")
     elif isinstance(value, str) and CREDENTIAL.search(value):
         out.add(doc, path, "the value looks like a credential (token or key)",
                 "remove it and rotate it; reference secrets by name instead")

@@ -52,6 +52,7 @@ class Document:
     lines: dict[str, int] = field(default_factory=dict)
     ambiguous: dict[str, Ambiguous] = field(default_factory=dict)
     rejected: set[str] = field(default_factory=set)  # paths already reported; schema errors there are noise
+    comments: list[tuple[int, str]] = field(default_factory=list)  # (line, text) of each comment
 
     def line(self, json_path: str) -> int:
         """The line of `json_path`, or of its nearest ancestor that has one."""
@@ -108,11 +109,37 @@ def load_text(text: str, shown: str) -> tuple[Document, list[Diagnostic]]:
         doc.data = _build(root, "$", doc, loader, problems)
     except Refused as exc:
         return doc, [_refused(shown, exc)]
+    doc.comments = _comments(text, root)
     if not isinstance(doc.data, dict):
         problems.append(Diagnostic(shown, doc.line("$"), "$", "the top level must be a mapping",
                                    "start with `apiVersion:` and `kind:`"))
         doc.data = None
     return doc, problems
+
+
+def _comments(text: str, root: Node) -> list[tuple[int, str]]:
+    """Comments, found as what lies outside every scalar: there a '#' can only start a comment."""
+    inside = bytearray(len(text) + 1)
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, ScalarNode):
+            inside[node.start_mark.index:node.end_mark.index] = b"\1" * (node.end_mark.index - node.start_mark.index)
+        elif isinstance(node, MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+        else:
+            stack.extend(node.value)
+    found, start = [], 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        hashes = (i for i, char in enumerate(line) if char == "#" and not inside[start + i])
+        first = next(hashes, None)
+        if first is not None:
+            found.append((number, line[first:]))
+        start += len(line) + 1
+    return found
 
 
 def _refused(shown: str, exc: Refused) -> Diagnostic:
