@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from infra.render import render_environment, to_yaml
-from infra.specs import REPO_ROOT, load_environment
+from infra import specs
+from infra.specs import load_environment
 
 ObjectId = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
 
@@ -57,8 +58,9 @@ def diff_objects(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[C
     return changes
 
 
-def render_at_ref(env: str, ref: str, repo: Path = REPO_ROOT) -> list[dict[str, Any]]:
+def render_at_ref(env: str, ref: str, repo: Path | None = None) -> list[dict[str, Any]]:
     """Render `workloads/<env>` as it was at git `ref` (an env that did not exist renders nothing)."""
+    repo = specs.REPO_ROOT if repo is None else repo
     try:
         subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
                        check=True, capture_output=True)
@@ -77,8 +79,9 @@ def render_at_ref(env: str, ref: str, repo: Path = REPO_ROOT) -> list[dict[str, 
         return render_environment(load_environment(env, root))
 
 
-def default_base(repo: Path = REPO_ROOT) -> str:
+def default_base(repo: Path | None = None) -> str:
     """origin/main when the clone has it (pull requests), else HEAD (local work)."""
+    repo = specs.REPO_ROOT if repo is None else repo
     found = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", "origin/main"],
                            capture_output=True)
     return "origin/main" if found.returncode == 0 else "HEAD"

@@ -11,6 +11,7 @@ import json
 import os
 import posixpath
 import re
+import stat
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -70,23 +71,72 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def environments(root: Path = WORKLOADS_DIR) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+def environments(root: Path | None = None) -> list[str]:
+    root = WORKLOADS_DIR if root is None else root
+    try:
+        return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    except OSError:  # no workloads/ folder, or an unreadable one: no environments
+        return []
 
 
 def workload_files(env_dir: Path) -> list[Path]:
-    files = [p for p in env_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
-    return sorted(p for p in files if not p.name.startswith("_"))
+    """The environment's spec files: plain files only, links never followed (`_unreadable_entries` reports them)."""
+    files = []
+    for folder, dirs, names in os.walk(env_dir):
+        dirs[:] = sorted(d for d in dirs if not Path(folder, d).is_symlink())
+        for name in names:
+            path = Path(folder, name)
+            if path.suffix in (".yaml", ".yml") and not name.startswith("_") and _regular(path):
+                files.append(path)
+    return sorted(files)
 
 
-def load_environment(env: str, root: Path = WORKLOADS_DIR) -> Environment:
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+LINK_REFUSED = "a symbolic link, which kaito-gitops does not follow"
+LINK_HINT = "replace the link with the file or folder itself: specs must be plain files in the repository"
+
+
+def _unreadable_entries(env_dir: Path) -> list[Diagnostic]:
+    """One policy for every command: anything under workloads/ that is a link, or not a plain file or folder,
+    is refused rather than followed, so what is validated is exactly what git holds."""
+    problems: list[Diagnostic] = []
+
+    def refuse(path: Path, message: str, hint: str) -> None:
+        problems.append(Diagnostic(display_path(path), 1, "$", message, hint))
+
+    def folder_error(error: OSError) -> None:
+        refuse(Path(error.filename or env_dir), f"cannot read this folder ({error.strerror or error})",
+               "make it readable, or remove it")
+
+    for folder, dirs, names in os.walk(env_dir, onerror=folder_error):
+        for name in sorted(dirs + names):
+            path = Path(folder, name)
+            if path.is_symlink():
+                refuse(path, LINK_REFUSED, LINK_HINT)
+            elif name in names and (name.endswith((".yaml", ".yml"))) and not _regular(path):
+                refuse(path, "not a plain file (a device, pipe or socket)", "replace it with a plain YAML file")
+    return problems
+
+
+def load_environment(env: str, root: Path | None = None) -> Environment:
     """The validated environment, or SpecError with every problem found."""
+    root = WORKLOADS_DIR if root is None else root
     env_dir = root / env
+    for path in (root, env_dir):
+        if path.is_symlink():
+            raise SpecError([Diagnostic(display_path(path), 1, "$", LINK_REFUSED, LINK_HINT)])
     if not env_dir.is_dir():
         known = ", ".join(environments(root)) if root.is_dir() else "none"
         raise SpecError([Diagnostic(display_path(env_dir), 1, "$", f"no environment {env!r}",
                                     f"environments: {known}")])
     out = _Collector()
+    out.problems += _unreadable_entries(env_dir)
     defaults = _load_defaults(env_dir, out)
     docs: list[tuple[Path, Document]] = []
     for path in workload_files(env_dir):
@@ -104,7 +154,12 @@ def load_environment(env: str, root: Path = WORKLOADS_DIR) -> Environment:
 
 def _read(path: Path, out: _Collector) -> Document:
     """Load one file; secrets are looked for before any schema check, so a broken file still reports them."""
-    doc, problems = load_file(path, display_path(path))
+    try:
+        doc, problems = load_file(path, display_path(path))
+    except OSError as error:
+        out.problems.append(Diagnostic(display_path(path), 1, "$", f"cannot read this file ({error.strerror or error})",
+                                       "make it a readable plain file"))
+        return Document(display_path(path))
     out.problems += problems
     if doc.data is not None:
         _check_secrets(doc, doc.data, "$", out)
@@ -117,6 +172,8 @@ def _read(path: Path, out: _Collector) -> Document:
 
 def _load_defaults(env_dir: Path, out: _Collector) -> dict[str, Any]:
     path = env_dir / DEFAULTS_FILE
+    if path.is_symlink() or (path.exists() and not _regular(path)):
+        return {}  # refused by _unreadable_entries
     if not path.is_file():
         out.problems.append(Diagnostic(display_path(path), 1, "$", "the environment has no defaults file",
                                        f"create {DEFAULTS_FILE} with kind: {DEFAULTS_KIND}"))
