@@ -7,22 +7,18 @@ collected before anything is reported.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
 import os
 import posixpath
 import re
 import stat
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from jsonschema import Draft202012Validator
 
-from infra import catalog
-from infra.credentials import CREDENTIAL
+from infra import catalog, schemas, urls
+from infra.credentials import CREDENTIAL, SIGNED_URL
 from infra.diagnostics import Diagnostic, SpecError
 from infra.model import (
     API_VERSION,
@@ -32,11 +28,13 @@ from infra.model import (
     Environment,
     Workload,
 )
+from infra.render.bundled import MOUNTS
+from infra.render.tuning import CONTINUE_DIR
+from infra.schemas import SCHEMAS_DIR
 from infra.yamlload import Document, child_path, load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS_DIR = REPO_ROOT / "workloads"
-SCHEMAS_DIR = REPO_ROOT / "schemas"
 DEFAULTS_FILE = "_defaults.yaml"
 SCHEMA_FILES = {
     TUNING_KIND: "tuning-job.schema.json",
@@ -44,13 +42,15 @@ SCHEMA_FILES = {
     DEFAULTS_KIND: "environment-defaults.schema.json",
 }
 MAX_ADAPTERS = 10
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # fullmatch only: $ would take "name\n"
+WORKLOAD_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")  # a Service (DNS-1035 label) takes the name
+# Mounts of the tuning pod besides outputDir: the bundled engine's Job, and KAITO's tuning Job, which mounts
+# /mnt/config, /mnt/data (KAITO pkg/utils/common_preset.go) and /mnt/output (pkg/workspace/tuning/preset_tuning.go).
+OTHER_MOUNTS = {MOUNTS["config"]: "the training config", MOUNTS["data"]: "the training data",
+                CONTINUE_DIR: "the adapter to continue from", MOUNTS["output"]: "the output volume"}
+MAX_WORKLOAD_NAME = 52  # a StatefulSet's pods get the label <name>-<10-character hash>, at most 63 characters
 SECRET_KEYS = re.compile(r"(password|passwd|pwd|token|clientsecret|connectionstring"
                          r"|(api|access|account|storage|private|secret|ssh|sas)[-_]?key)$", re.I)
-UNSAFE_HOST_SUFFIXES = (".local", ".internal", ".localhost", ".localdomain")
-UNSAFE_HOSTS = {"localhost", "metadata"}
-# Hosts an HTTP client may read as an IPv4 address although ipaddress does not: 2852039166, 0xa9fea9fe, 0251.0.0.1
-NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$")
 
 
 @dataclass
@@ -61,12 +61,6 @@ class _Collector:
 
     def add(self, doc: Document, json_path: str, message: str, hint: str = "") -> None:
         self.problems.append(Diagnostic(doc.path, doc.line(json_path), json_path, message, hint))
-
-
-@cache
-def _validator(kind: str) -> Draft202012Validator:
-    schema = json.loads((SCHEMAS_DIR / SCHEMA_FILES[kind]).read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def display_path(path: Path) -> str:
@@ -173,6 +167,10 @@ def _read(path: Path, out: _Collector) -> Document:
     out.problems += problems
     if doc.data is not None:
         _check_secrets(doc, doc.data, "$", out)
+    for line, comment in doc.comments:
+        if CREDENTIAL.search(comment) or SIGNED_URL.search(comment):
+            out.problems.append(Diagnostic(doc.path, line, "$", "a comment holds a credential (token, key or signed URL)",
+                                           "remove it and rotate it: git history keeps every version of the file"))
     return doc
 
 
@@ -189,12 +187,25 @@ def _load_defaults(env_dir: Path, out: _Collector) -> dict[str, Any]:
         return {}
     data = dict(doc.data)
     data.setdefault("namespace", "{team}")
+    _check_namespaces(doc, data, out)
     _check_instance_type(doc, "$.instanceType", data["instanceType"], out)
     for team, quota in data["teams"].items():
         for i, name in enumerate(quota.get("allowedInstanceTypes", [])):
             _check_instance_type(doc, child_path(child_path(child_path("$.teams", team), "allowedInstanceTypes"), i),
                                  name, out)
     return data if len(out.problems) == 0 else {}
+
+
+def _check_namespaces(doc: Document, defaults: dict[str, Any], out: _Collector) -> None:
+    """The namespace template gives a valid namespace (a DNS-1123 label of at most 63 characters) for every team."""
+    template = defaults["namespace"]
+    for team in defaults["teams"]:
+        namespace = template.replace("{team}", team)
+        if len(namespace) > 63 or not DNS_LABEL.fullmatch(namespace):
+            why = f"{len(namespace)} characters, over 63" if len(namespace) > 63 else "not a DNS-1123 label"
+            out.add(doc, "$.namespace", f"namespace template {template!r} gives {schemas.show(namespace)} for team "
+                    f"{team!r}: {why}", "shorten the template or the team name; the result must start and end with "
+                    "a letter or digit")
 
 
 def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bool:
@@ -211,42 +222,12 @@ def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bo
         allowed = DEFAULTS_KIND if doc.path.endswith(DEFAULTS_FILE) else f"{TUNING_KIND} or {INFERENCE_KIND}"
         out.add(doc, "$.kind", f"unknown kind {data.get('kind')!r}", f"use {allowed}")
         return False
-    for error in _validator(kind).iter_errors(data):
-        path = error.json_path
-        if path in doc.ambiguous or path in doc.rejected or path == "$.apiVersion":
+    for error in schemas.validator(SCHEMA_FILES[kind]).iter_errors(data):
+        if error.json_path in doc.ambiguous or error.json_path in doc.rejected or error.json_path == "$.apiVersion":
             continue
-        message, hint = _explain(error)
-        if error.validator == "additionalProperties":
-            for extra in _unexpected_keys(error):
-                out.add(doc, child_path(path, extra), f"unknown field {extra!r}",
-                        "allowed: " + ", ".join(sorted(error.schema.get("properties", {}))))
-            continue
-        if error.validator == "required":
-            missing = error.message.split("'")[1]
-            out.add(doc, path, f"missing required field {missing!r}",
-                    error.schema.get("properties", {}).get(missing, {}).get("description", ""))
-            continue
-        out.add(doc, path, message, hint)
+        for path, message, hint in schemas.explain(error):
+            out.add(doc, path, message, hint)
     return len(out.problems) == before and not doc.rejected
-
-
-def _explain(error) -> tuple[str, str]:
-    description = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
-    if error.validator == "enum":
-        return f"{error.instance!r} is not allowed", "use one of: " + ", ".join(map(str, error.validator_value))
-    if error.validator == "const":
-        return f"{error.instance!r} is not allowed", f"use {error.validator_value!r}"
-    if error.validator == "pattern" and error.validator_value == DNS_LABEL.pattern:
-        return (f"{error.instance!r} is not a DNS-1123 label",
-                "lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters")
-    if error.validator == "pattern" and error.validator_value == "^https://":
-        return f"{error.instance!r} is not an https URL", "data is fetched over https only"
-    return error.message, description
-
-
-def _unexpected_keys(error) -> list[str]:
-    allowed = set(error.schema.get("properties", {}))
-    return sorted(k for k in error.instance if k not in allowed)
 
 
 def _workload(env_dir: Path, path: Path, doc: Document, defaults: dict[str, Any], out: _Collector) -> Workload:
@@ -315,7 +296,29 @@ def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[st
             _check_tuning(w, doc, by_name, out)
         else:
             _check_inference(w, doc, by_name, out)
+    _check_continue_cycles(pairs, out)
     _check_quotas(pairs, defaults, out, settled)
+
+
+def _check_continue_cycles(pairs: list[tuple[Workload, Document]], out: _Collector) -> None:
+    """continueFrom chains end: a cycle of any length (a -> b -> a) is reported once, on each job in it."""
+    docs = {w.name: doc for w, doc in pairs}
+    after = {w.name: w.spec["continueFrom"]["tuningJob"] for w, _ in pairs
+             if w.kind == TUNING_KIND and "tuningJob" in w.spec.get("continueFrom", {})}
+    reported: set[str] = set()
+    for start in sorted(after):
+        chain, name = [], start
+        while name in after and name not in chain and name not in reported:
+            chain.append(name)
+            name = after[name]
+        if name in chain and len(chain[chain.index(name):]) > 1:  # one job continuing itself is reported apart
+            cycle = chain[chain.index(name):]
+            shown = " -> ".join(cycle + [cycle[0]])
+            for job in cycle:
+                out.add(docs[job], "$.spec.continueFrom.tuningJob", f"continueFrom forms a cycle: {shown}",
+                        "start the chain from a job without continueFrom, or from an adapter image")
+            reported.update(cycle)
+        reported.update(chain)
 
 
 def _check_team(w: Workload, doc: Document, defaults: dict[str, Any], out: _Collector) -> None:
@@ -356,6 +359,8 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], ou
     if not normal.startswith("/mnt/") or ".." in output_dir.split("/"):
         out.add(doc, "$.spec.outputDir", f"outputDir {output_dir!r} is not under /mnt",
                 "KAITO mounts results under /mnt; use e.g. /mnt/results")
+    else:
+        _check_output_dir_mounts(doc, normal, out)
     if "continueFrom" in spec:
         _check_adapter_reference(doc, "$.spec.continueFrom", spec["continueFrom"], workloads, out, itself=w.name)
     if spec["engine"] == "kaito":
@@ -368,6 +373,14 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], ou
         need = catalog.tuning_memory_gib(spec["baseModel"], spec["method"], spec.get("quantization"))
         _check_fit(doc, spec["placement"], need, f"{spec['method']} tuning of {spec['baseModel']}",
                    ("use qlora, or " if spec["method"] == "lora" else "use ") + "one of: ", out)
+
+
+def _check_output_dir_mounts(doc: Document, output_dir: str, out: _Collector) -> None:
+    """outputDir is a volume mount of its own: it may not be, hold or sit inside another mount of the pod."""
+    for mount, what in OTHER_MOUNTS.items():
+        if output_dir == mount or output_dir.startswith(mount + "/") or mount.startswith(output_dir + "/"):
+            out.add(doc, "$.spec.outputDir", f"outputDir {output_dir!r} overlaps {mount}, where {what} is mounted",
+                    "use a folder of its own, e.g. /mnt/results")
 
 
 def _check_kaito_engine_limits(doc: Document, spec: dict[str, Any], out: _Collector) -> None:
@@ -417,43 +430,8 @@ def _check_data_source(doc: Document, path: str, source: dict[str, Any], out: _C
 
 
 def _check_url(doc: Document, path: str, url: str, out: _Collector) -> None:
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:  # e.g. an unclosed [ipv6
-        out.add(doc, path, f"not a valid URL: {exc}", "write it as https://host/path")
-        return
-    if parts.scheme != "https":
-        return  # the schema's pattern reports it
-    host = (parts.hostname or "").lower().rstrip(".")
-    if parts.username or parts.password:
-        out.add(doc, path, "the URL carries credentials", "never put credentials in a spec; use an image source with pullSecrets")
-    query = {key.lower() for key in parse_qs(parts.query, keep_blank_values=True)}
-    if "sig" in query or {"sv", "se"} <= query:
-        out.add(doc, path, "the URL carries a SAS token (sig= or sv=/se=)",
-                "never put tokens in a spec; grant the cluster read access or use an image source")
-    reason = _unsafe_host(host)
-    if reason:
-        out.add(doc, path, f"host {host!r} is {reason}", "data must come from a public https endpoint")
-
-
-def _unsafe_host(host: str) -> str:
-    if not host:
-        return "missing"
-    if host in UNSAFE_HOSTS or host.startswith("metadata.") or host.endswith(UNSAFE_HOST_SUFFIXES):
-        return "local or a metadata endpoint"
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return "a numeric address in a form clients read differently" if NUMERIC_HOST.match(host) else ""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped  # ::ffff:169.254.169.254 reaches the IPv4 address
-    if ip.is_loopback:
-        return "a loopback address"
-    if ip.is_link_local:
-        return "link-local (cloud metadata lives there)"
-    if not ip.is_global or ip.is_multicast:  # private, shared address space, documentation, reserved
-        return "a private or reserved address"
-    return ""
+    for message, hint in urls.problems(url):
+        out.add(doc, path, message, hint)
 
 
 def _check_secrets(doc: Document, value: Any, path: str, out: _Collector) -> None:
@@ -468,6 +446,10 @@ def _check_secrets(doc: Document, value: Any, path: str, out: _Collector) -> Non
     elif isinstance(value, list):
         for i, sub in enumerate(value):
             _check_secrets(doc, sub, child_path(path, i), out)
+    elif isinstance(value, str) and SIGNED_URL.search(value):
+        out.add(doc, path, "the URL is signed (sig=, X-Amz-Signature=, X-Goog-Signature= or Signature=): "
+                "whoever reads it can fetch the data", "revoke the signature; grant the cluster read access or use "
+                "an image source")
     elif isinstance(value, str) and CREDENTIAL.search(value):
         out.add(doc, path, "the value looks like a credential (token or key)",
                 "remove it and rotate it; reference secrets by name instead")
@@ -516,9 +498,6 @@ def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload],
                     "give each adapter its own name")
         elif name:
             names[name] = i
-        strength = adapter["strength"]
-        if isinstance(strength, (int, float)) and not 0 <= strength <= 1:
-            out.add(doc, f"{path}.strength", f"strength {strength} is outside 0..1", "use a value between 0 and 1")
     if _check_instance_type(doc, "$.spec.placement.instanceType", spec["placement"]["instanceType"], out):
         _check_fit(doc, spec["placement"], catalog.serving_memory_gib(spec["preset"]),
                    f"serving {spec['preset']} (its bf16 weights)", "use more nodes or one of: ", out)

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
               f"{', '.join(environments(WORKLOADS_DIR))}", file=sys.stderr)
         return 2
     for field, value in (("--name", args.name), ("--team", args.team)):
-        if len(value) > 63 or not DNS_LABEL.match(value):
+        if len(value) > 63 or not DNS_LABEL.fullmatch(value):
             return refuse(f"{field} {value!r} is not a DNS-1123 label",
                           "lower-case letters, digits and '-', starting and ending with a letter or digit, "
                           "at most 63 characters")
