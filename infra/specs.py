@@ -18,7 +18,7 @@ from typing import Any
 
 
 from infra import catalog, schemas, urls
-from infra.credentials import CREDENTIAL, SIGNED_URL
+from trainer.credentials import CREDENTIAL, SIGNED_URL
 from infra.diagnostics import Diagnostic, SpecError
 from infra.model import (
     API_VERSION,

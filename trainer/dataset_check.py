@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.credentials import CREDENTIAL, SIGNED_URL
+from trainer.credentials import CREDENTIAL, SIGNED_URL
 from trainer.data import MIN_EXAMPLES, DataError, detect_layout, read_rows, to_conversation
 
 # Linear time on any input: the local part starts only where a run of its characters starts (the

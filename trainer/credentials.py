@@ -1,6 +1,7 @@
 """What a leaked credential looks like, for spec validation and the dataset check alike.
 
-Dependency-free on purpose: the dataset check imports it without the rest of infra.
+In trainer/ because the trainer image ships only this package; infra (spec validation) imports it from
+here. Dependency-free on purpose: importing it needs neither torch nor the rest of the trainer.
 Every pattern runs in linear time over text of any length: each repeat is either bounded or
 starts at a fixed prefix, and the bare base64 key only at the start of a base64 run (a
 lookbehind), so a megabyte of base64 is not rescanned from every position.
