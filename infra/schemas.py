@@ -19,6 +19,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError, validators
 
+from infra.yamlload import child_path
+
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
 DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 WORKLOAD_NAME = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -84,7 +86,7 @@ def explain(error: ValidationError) -> list[tuple[str, str, str]]:
     kind = error.validator
     if kind == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
-        return [(_child(path, extra), f"unknown field {show(extra)}", did_you_mean(extra, allowed, "allowed fields"))
+        return [(child_path(path, extra), f"unknown field {show(extra)}", did_you_mean(extra, allowed, "allowed fields"))
                 for extra in sorted(k for k in instance if k not in allowed)]
     if kind == "required":
         missing = error.message.split("'")[1]
@@ -116,10 +118,6 @@ def explain(error: ValidationError) -> list[tuple[str, str, str]]:
             (repeats if item in seen else seen).append(item)
         return [(path, f"{show(repeats[0])} appears more than once", "list each value once")]
     return [(path, error.message, schema.get("description", ""))]
-
-
-def _child(path: str, key: str) -> str:
-    return f"{path}.{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key) else f"{path}[{key!r}]"
 
 
 def did_you_mean(word: str, options: list[str], label: str) -> str:

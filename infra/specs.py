@@ -199,7 +199,7 @@ def _check_namespaces(doc: Document, defaults: dict[str, Any], out: _Collector) 
         namespace = template.replace("{team}", team)
         if len(namespace) > 63 or not DNS_LABEL.fullmatch(namespace):
             why = f"{len(namespace)} characters, over 63" if len(namespace) > 63 else "not a DNS-1123 label"
-            out.add(doc, "$.namespace", f"namespace template {template!r} gives {schemas.show(namespace)} for team "
+            out.add(doc, "$.namespace", f"namespace template {template!r} gives {namespace!r} for team "
                     f"{team!r}: {why}", "shorten the template or the team name; the result must start and end with "
                     "a letter or digit")
 
