@@ -203,7 +203,7 @@ def _check_namespaces(doc: Document, defaults: dict[str, Any], out: _Collector) 
         namespace = template.replace("{team}", team)
         if len(namespace) > 63 or not DNS_LABEL.fullmatch(namespace):
             why = f"{len(namespace)} characters, over 63" if len(namespace) > 63 else "not a DNS-1123 label"
-            out.add(doc, "$.namespace", f"namespace template {template!r} gives {schemas.show(namespace)} for team "
+            out.add(doc, "$.namespace", f"namespace template {template!r} gives {namespace!r} for team "
                     f"{team!r}: {why}", "shorten the template or the team name; the result must start and end with "
                     "a letter or digit")
 
@@ -220,7 +220,8 @@ def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bo
         out.add(doc, "$.apiVersion", f"apiVersion must be {API_VERSION!r}, {found}", "set apiVersion: " + API_VERSION)
     if kind not in SCHEMA_FILES or (kind == DEFAULTS_KIND) != (doc.path.endswith(DEFAULTS_FILE)):
         allowed = DEFAULTS_KIND if doc.path.endswith(DEFAULTS_FILE) else f"{TUNING_KIND} or {INFERENCE_KIND}"
-        out.add(doc, "$.kind", f"unknown kind {data.get('kind')!r}", f"use {allowed}")
+        out.add(doc, "$.kind", f"unknown kind {schemas.show(data.get('kind'))}",
+                schemas.did_you_mean(str(data.get("kind")), allowed.split(" or "), "use"))
         return False
     for error in schemas.validator(SCHEMA_FILES[kind]).iter_errors(data):
         if error.json_path in doc.ambiguous or error.json_path in doc.rejected or error.json_path == "$.apiVersion":
@@ -287,7 +288,7 @@ def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[st
     for w, doc in pairs:
         if w.name in by_name:
             out.add(doc, "$.metadata.name", f"name {w.name!r} is already used by {display_path(by_name[w.name].path)}",
-                    "names are unique per environment, across kinds")
+                    "rename one of them: names are unique per environment, across kinds")
         else:
             by_name[w.name] = w
     for w, doc in pairs:
@@ -325,13 +326,14 @@ def _check_team(w: Workload, doc: Document, defaults: dict[str, Any], out: _Coll
     teams = defaults["teams"]
     if w.team not in teams:
         out.add(doc, "$.metadata.team", f"team {w.team!r} may not deploy to this environment",
-                "teams in _defaults.yaml: " + (", ".join(sorted(teams)) or "none"))
+                schemas.did_you_mean(w.team, sorted(teams), "add it under teams in _defaults.yaml, or use one of"))
 
 
 def _check_instance_type(doc: Document, path: str, name: str, out: _Collector) -> bool:
     sku = catalog.sku(name)
     if sku is None or not sku.gpus:
-        out.add(doc, path, f"unknown GPU instance type {name!r}", "known: " + ", ".join(catalog.gpu_skus()))
+        out.add(doc, path, f"unknown GPU instance type {schemas.show(name)}",
+                schemas.did_you_mean(name, catalog.gpu_skus(), "use one of"))
         return False
     return True
 
@@ -341,8 +343,8 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], ou
     preset = catalog.preset(spec["baseModel"])
     if preset is None or not preset.tuning:
         why = "is not a KAITO preset" if preset is None else "does not support tuning in KAITO"
-        out.add(doc, "$.spec.baseModel", f"{spec['baseModel']!r} {why}",
-                "presets that support tuning: " + ", ".join(catalog.tuning_presets()))
+        out.add(doc, "$.spec.baseModel", f"{schemas.show(spec['baseModel'])} {why}",
+                schemas.did_you_mean(spec["baseModel"], catalog.tuning_presets(), "presets that support tuning"))
     if spec["method"] == "lora" and "quantization" in spec:
         out.add(doc, "$.spec.quantization", "lora trains on unquantized weights and must not set quantization",
                 "remove quantization, or use method: qlora")
@@ -468,7 +470,7 @@ def _check_adapter_reference(doc: Document, path: str, ref: dict[str, Any], work
         out.add(doc, f"{path}.tuningJob", "a tuning job cannot continue from itself", "name an earlier job")
     elif target is None or target.kind != TUNING_KIND:
         out.add(doc, f"{path}.tuningJob", f"no TuningJob named {name!r} in this environment",
-                "tuning jobs here: " + (", ".join(tuning) or "none"))
+                schemas.did_you_mean(name, tuning, "tuning jobs here") if tuning else "tuning jobs here: none")
     elif "image" not in target.spec["output"]:
         out.add(doc, f"{path}.tuningJob", f"TuningJob {name!r} writes its adapter to a volume, not an image",
                 "reference an image instead, or give that job an image output")
@@ -477,10 +479,8 @@ def _check_adapter_reference(doc: Document, path: str, ref: dict[str, Any], work
 def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload], out: _Collector) -> None:
     spec = w.spec
     if catalog.preset(spec["preset"]) is None:
-        close = difflib.get_close_matches(spec["preset"], catalog.supported_presets(), n=3, cutoff=0.6)
-        out.add(doc, "$.spec.preset", f"{spec['preset']!r} is not a KAITO preset",
-                (f"did you mean {' or '.join(close)}? " if close else "")
-                + "KAITO's presets are listed in infra/data/kaito/supported_models.yaml")
+        out.add(doc, "$.spec.preset", f"{schemas.show(spec['preset'])} is not a KAITO preset",
+                schemas.did_you_mean(spec["preset"], catalog.supported_presets(), "KAITO's presets"))
     adapters = spec["adapters"]
     if len(adapters) > MAX_ADAPTERS:
         out.add(doc, "$.spec.adapters", f"{len(adapters)} adapters, KAITO allows at most {MAX_ADAPTERS}",
