@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from jsonschema import Draft202012Validator
 
-from infra import catalog
+from infra import catalog, kaito_rules
 from infra.credentials import CREDENTIAL
 from infra.diagnostics import Diagnostic, SpecError
 from infra.model import (
@@ -220,13 +220,13 @@ def _apply_tuning_defaults(spec: dict[str, Any], defaults: dict[str, Any]) -> No
 
 
 def _apply_inference_defaults(spec: dict[str, Any], defaults: dict[str, Any]) -> None:
+    spec.setdefault("runtime", "vllm")
+    spec.setdefault("replicas", 1)
     placement = spec.setdefault("placement", {})
     placement.setdefault("instanceType", defaults["instanceType"])
-    placement.setdefault("count", 1)
     for adapter in spec.setdefault("adapters", []):
         if "tuningJob" in adapter:
             adapter.setdefault("name", adapter["tuningJob"])
-        adapter.setdefault("strength", 1.0)
 
 
 def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector) -> None:
@@ -256,7 +256,7 @@ def _check_team(w: Workload, doc: Document, defaults: dict[str, Any], out: _Coll
 def _check_instance_type(doc: Document, path: str, name: str, out: _Collector) -> bool:
     sku = catalog.sku(name)
     if sku is None or not sku.gpus:
-        out.add(doc, path, f"unknown GPU instance type {name!r}", "known: " + ", ".join(catalog.gpu_skus()))
+        out.add(doc, path, f"{name!r} is not a GPU size KAITO can run", "KAITO's sizes: " + ", ".join(catalog.gpu_skus()))
         return False
     return True
 
@@ -288,6 +288,7 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], ou
         _check_adapter_reference(doc, "$.spec.continueFrom", spec["continueFrom"], workloads, out, itself=w.name)
     if spec["engine"] == "kaito":
         _check_kaito_engine_limits(doc, spec, out)
+    kaito_rules.check_tuning(spec, lambda path, message, hint="": out.add(doc, path, message, hint))
     if spec["engine"] == "bundled":
         if not spec["placement"].get("nodePool"):
             out.add(doc, "$.spec.placement", "the bundled engine needs a node pool",
@@ -317,7 +318,8 @@ def _check_fit(doc: Document, placement: dict[str, Any], need: float | None, wha
     sku, count = catalog.sku(placement["instanceType"]), placement.get("count", 1)
     have = sku.total_gpu_memory_gib * count
     if need is not None and need > have:
-        fitting = sorted((n for n in catalog.gpu_skus() if catalog.sku(n).total_gpu_memory_gib >= need),
+        fitting = sorted((n for n in catalog.gpu_skus() if catalog.sku(n).total_gpu_memory_gib >= need
+                          and catalog.sku(n).cuda),
                          key=lambda n: (catalog.sku(n).total_gpu_memory_gib, n))  # smallest first
         nodes = f"{count} x " if count > 1 else ""
         out.add(doc, "$.spec.placement.instanceType",
@@ -444,19 +446,16 @@ def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload],
                     "give each adapter its own name")
         elif name:
             names[name] = i
-        strength = adapter["strength"]
-        if isinstance(strength, (int, float)) and not 0 <= strength <= 1:
-            out.add(doc, f"{path}.strength", f"strength {strength} is outside 0..1", "use a value between 0 and 1")
+    kaito_rules.check_inference(spec, lambda path, message, hint="": out.add(doc, path, message, hint))
     if _check_instance_type(doc, "$.spec.placement.instanceType", spec["placement"]["instanceType"], out):
-        _check_fit(doc, spec["placement"], catalog.serving_memory_gib(spec["preset"]),
-                   f"serving {spec['preset']} (its bf16 weights)", "use more nodes or one of: ", out)
+        _check_fit(doc, {"instanceType": spec["placement"]["instanceType"]}, catalog.serving_memory_gib(spec["preset"]),
+                   f"serving {spec['preset']} (its bf16 weights) on one node", "use one of: ", out)
 
 
 def gpus_held(w: Workload) -> int:
     """GPUs a workload holds while it runs: the quota unit."""
     sku = catalog.sku(w.spec["placement"]["instanceType"])
-    count = w.spec["placement"].get("count", 1)
-    return (sku.gpus if sku else 0) * count
+    return (sku.gpus if sku else 0) * w.spec.get("replicas", 1)
 
 
 def _check_quotas(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector) -> None:

@@ -1,0 +1,74 @@
+"""KAITO v0.12's admission rules that a spec can break, checked before anything reaches a cluster.
+
+Each rule names where KAITO applies it (kaito-project/kaito at 056b8280); docs/rendering.md lists them with
+the fixtures that hold them. Rules the JSON Schemas already express (DNS-1123 names, one data source,
+method lora/qlora) and those in infra/specs.py (presets, at most 10 adapters, unique adapter names, push
+secret with an image output) are not repeated here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from infra import catalog
+
+Report = Callable[..., None]  # report(json_path, message, hint="")
+
+# The image reference grammar of github.com/distribution/reference (KAITO parses every data and adapter
+# image with reference.ParseDockerRef: api/v1beta1/workspace_validation.go DataSource.validateCreate).
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_REFERENCE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?$")
+MAX_NAME_LENGTH = 255
+
+
+def _repository(image: str) -> str:
+    """The reference without tag and digest: the part the 255-character limit applies to."""
+    head, _, last = image.split("@", 1)[0].rpartition("/")
+    return (head + "/" if head else "") + last.split(":", 1)[0]
+
+
+def check_image(report: Report, path: str, image: str) -> None:
+    if not IMAGE_REFERENCE.match(image) or len(_repository(image)) > MAX_NAME_LENGTH:
+        hint = "lower-case repository, e.g. myregistry.azurecr.io/adapters/name:v1"
+        report(path, f"{image!r} is not an image reference KAITO can parse", hint)
+
+
+def check_inference(spec: dict[str, Any], report: Report) -> None:
+    runtime = spec["runtime"]
+    if "count" in spec["placement"]:
+        report("$.spec.placement.count",
+               "placement.count is deprecated in KAITO v1beta1 and overwritten by its node estimator",
+               "remove it; set spec.replicas for more copies of the deployment")
+    if runtime == "transformers" and catalog.preset(spec["preset"]) and spec["preset"] not in catalog.transformers_presets():
+        report("$.spec.runtime", f"KAITO cannot serve {spec['preset']} with the transformers runtime",
+               "use runtime: vllm, or one of: " + ", ".join(catalog.transformers_presets()))
+    preset = catalog.preset(spec["preset"])
+    if preset and preset.download_auth and "modelAccessSecret" not in spec:
+        report("$.spec", f"KAITO downloads {spec['preset']} from Hugging Face and needs a token for it",
+               "set modelAccessSecret: <Secret in the team namespace with key HF_TOKEN>")
+    for i, adapter in enumerate(spec["adapters"]):
+        path = f"$.spec.adapters[{i}]"
+        if "image" in adapter:
+            check_image(report, f"{path}.image", adapter["image"])
+        if "strength" not in adapter:
+            continue
+        if runtime == "vllm":
+            report(f"{path}.strength", "vLLM serves each adapter as its own model and KAITO refuses adapter strength",
+                   "remove strength (clients pick the adapter by name), or set runtime: transformers to merge adapters")
+        elif not 0 <= adapter["strength"] <= 1:
+            report(f"{path}.strength", f"strength {adapter['strength']} is outside 0..1", "use a value between 0 and 1")
+
+
+def check_tuning(spec: dict[str, Any], report: Report) -> None:
+    for part in ("train", "validation"):
+        image = spec["data"].get(part, {}).get("image")
+        if image is not None:
+            check_image(report, f"$.spec.data.{part}.image", image)
+    image = spec.get("continueFrom", {}).get("image")
+    if image is not None:
+        check_image(report, "$.spec.continueFrom.image", image)
