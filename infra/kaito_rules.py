@@ -8,9 +8,12 @@ secret with an image output) are not repeated here.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable
 from typing import Any
+
+import yaml
 
 from infra import catalog
 
@@ -72,3 +75,36 @@ def check_tuning(spec: dict[str, Any], report: Report) -> None:
     image = spec.get("continueFrom", {}).get("image")
     if image is not None:
         check_image(report, "$.spec.continueFrom.image", image)
+
+
+# The sections KAITO's webhook accepts in training_config.yaml (api/v1beta1/tuning_config_validation.go
+# TrainingConfig); any other, such as our trainer's BundledConfig, is refused as "Unrecognized section".
+KAITO_TRAINING_SECTIONS = ("ModelConfig", "QuantizationConfig", "LoraConfig", "TrainingArguments",
+                           "DatasetConfig", "DataCollator")
+
+
+def tuning_config_map_errors(config_map: dict[str, Any], method: str) -> list[str]:
+    """Why KAITO's webhook would refuse a tuning Workspace that references this ConfigMap (validateConfigMap)."""
+    text = config_map.get("data", {}).get("training_config.yaml")
+    if text is None:
+        return ["ConfigMap has no training_config.yaml"]
+    config = (yaml.safe_load(text) or {}).get("training_config")
+    if not isinstance(config, dict):
+        return ["'training_config' is not a map"]
+    errors = [f"Unrecognized section: {s}" for s in config if s not in KAITO_TRAINING_SECTIONS]
+    quantization = config.get("QuantizationConfig") or {}
+    flags = {k: quantization.get(k) for k in ("load_in_4bit", "load_in_8bit")}
+    errors += [f"{k} must be a boolean" for k, v in flags.items() if v is not None and not isinstance(v, bool)]
+    on = [k for k, v in flags.items() if v is True]
+    if len(on) == 2:
+        errors.append("load_in_4bit and load_in_8bit are both true")
+    if method == "lora" and on:
+        errors.append(f"method lora with {on[0]} true")
+    if method == "qlora" and not on:
+        errors.append("method qlora needs load_in_4bit or load_in_8bit true")
+    output_dir = (config.get("TrainingArguments") or {}).get("output_dir")
+    if output_dir is not None:
+        joined = posixpath.normpath(posixpath.join("/mnt", str(output_dir).lstrip("/")))
+        if not isinstance(output_dir, str) or joined == "/mnt" or not joined.startswith("/mnt/"):
+            errors.append(f"output_dir {output_dir!r} is not a directory under /mnt")
+    return errors

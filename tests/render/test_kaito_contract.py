@@ -15,6 +15,7 @@ import yaml
 
 from infra import catalog
 from infra.crd import crd_errors, is_kaito
+from infra.kaito_rules import tuning_config_map_errors
 from infra.render import names, render_environment
 from infra.specs import REPO_ROOT, WORKLOADS_DIR, environments, load_environment
 
@@ -190,3 +191,23 @@ def test_transformers_presets_match_kaitos_transformers_parameters():
                "gemma-3-4b-it": "gemma-3-4b-instruct", "gemma-3-27b-it": "gemma-3-27b-instruct"}
     assert {aliases.get(k, k) for k in keys} == set(catalog.transformers_presets())
     assert set(catalog.transformers_presets()) <= set(catalog.supported_presets())
+
+
+@pytest.mark.parametrize("label,objects", RENDERED, ids=[r[0] for r in RENDERED])
+def test_every_kaito_tuning_workspace_references_a_config_map_kaitos_webhook_accepts(label, objects):
+    config_maps = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects if o["kind"] == "ConfigMap"}
+    for ws in (o for o in objects if o["kind"] == "Workspace" and "tuning" in o):
+        config_map = config_maps[(ws["metadata"]["namespace"], ws["tuning"]["config"])]
+        assert tuning_config_map_errors(config_map, ws["tuning"]["method"]) == [], (label, ws["metadata"]["name"])
+
+
+def test_kaitos_config_map_rules_refuse_our_trainers_section_and_a_method_mismatch():
+    objects = _objects("workloads/dev")
+    bundled = next(o for o in objects if o["kind"] == "ConfigMap" and "bundled" in o["metadata"]["name"])
+    assert "Unrecognized section: BundledConfig" in tuning_config_map_errors(bundled, "qlora")
+    kaito = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("phi3-dolly-qlora"))
+    assert tuning_config_map_errors(kaito, "lora") == ["method lora with load_in_4bit true"]
+    outside = copy.deepcopy(kaito)
+    outside["data"]["training_config.yaml"] = outside["data"]["training_config.yaml"].replace(
+        "output_dir: /mnt/results", "output_dir: ../etc")
+    assert tuning_config_map_errors(outside, "qlora") == ["output_dir '../etc' is not a directory under /mnt"]
