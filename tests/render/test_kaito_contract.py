@@ -211,3 +211,13 @@ def test_kaitos_config_map_rules_refuse_our_trainers_section_and_a_method_mismat
     outside["data"]["training_config.yaml"] = outside["data"]["training_config.yaml"].replace(
         "output_dir: /mnt/results", "output_dir: ../etc")
     assert tuning_config_map_errors(outside, "qlora") == ["output_dir '../etc' is not a directory under /mnt"]
+
+
+@pytest.mark.parametrize("label,objects", RENDERED, ids=[r[0] for r in RENDERED])
+def test_no_rendered_workspace_sets_count(label, objects):
+    """v1beta1 deprecates resource.count (KAITO's estimator decides); tuning must stay at its default of 1."""
+    for obj in objects:
+        if obj["kind"] == "Workspace":
+            assert "count" not in obj["resource"], (label, obj["metadata"]["name"])
+        if obj["kind"] == "InferenceSet":
+            assert "count" not in obj["spec"]["template"]["resource"], label
