@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 
 from infra import catalog
+from infra.model import Workload
+from infra.render import names
 
 Report = Callable[..., None]  # report(json_path, message, hint="")
 
@@ -27,6 +29,15 @@ _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 IMAGE_REFERENCE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?$")
 MAX_NAME_LENGTH = 255
+# KAITO names Kubernetes objects after sources, and those names are DNS-1123 labels (at most 63 characters):
+# an adapter's puller container "puller-<name>" and, with pull secrets, its volume
+# "docker-config-<name>-inference-adapter" (pkg/workspace/manifests/manifests.go GeneratePullerContainers,
+# pkg/utils/common_preset.go ConfigImagePullSecretVolume); a tuning input with pull secrets gets the volume
+# "docker-config-<input name>-tuning-input" (pkg/workspace/tuning/preset_tuning.go).
+LABEL_MAX = 63
+ADAPTER_NAME_MAX = LABEL_MAX - len("puller-")
+ADAPTER_NAME_MAX_WITH_SECRETS = LABEL_MAX - len("docker-config-") - len("-inference-adapter")
+INPUT_NAME_MAX_WITH_SECRETS = LABEL_MAX - len("docker-config-") - len("-tuning-input")
 
 
 def _repository(image: str) -> str:
@@ -41,7 +52,8 @@ def check_image(report: Report, path: str, image: str) -> None:
         report(path, f"{image!r} is not an image reference KAITO can parse", hint)
 
 
-def check_inference(spec: dict[str, Any], report: Report) -> None:
+def check_inference(w: Workload, registry: str, report: Report) -> None:
+    spec = w.spec
     runtime = spec["runtime"]
     if "count" in spec["placement"]:
         report("$.spec.placement.count",
@@ -58,6 +70,7 @@ def check_inference(spec: dict[str, Any], report: Report) -> None:
         path = f"$.spec.adapters[{i}]"
         if "image" in adapter:
             check_image(report, f"{path}.image", adapter["image"])
+        _check_adapter_name(report, path, adapter, registry)
         if "strength" not in adapter:
             continue
         if runtime == "vllm":
@@ -67,7 +80,29 @@ def check_inference(spec: dict[str, Any], report: Report) -> None:
             report(f"{path}.strength", f"strength {adapter['strength']} is outside 0..1", "use a value between 0 and 1")
 
 
-def check_tuning(spec: dict[str, Any], report: Report) -> None:
+def _check_adapter_name(report: Report, path: str, adapter: dict[str, Any], registry: str) -> None:
+    """The adapter's name must leave room for the objects KAITO names after it."""
+    name = adapter.get("name")
+    if not name:
+        return
+    image = adapter.get("image", registry + "/")  # a tuningJob adapter is an image in our registry
+    secrets = names.pull_secrets(registry, image, adapter.get("pullSecrets"))
+    limit = ADAPTER_NAME_MAX_WITH_SECRETS if secrets else ADAPTER_NAME_MAX
+    if len(name) > limit:
+        where = f"{path}.name" if "name" in adapter and "tuningJob" not in adapter else path
+        report(where, f"adapter name {name!r} is {len(name)} characters; KAITO derives object names from it "
+                      f"that allow at most {limit}", "set a shorter name: for the adapter")
+
+
+def check_tuning(w: Workload, registry: str, report: Report) -> None:
+    spec = w.spec
+    train = spec["data"]["train"]
+    if "image" in train and names.pull_secrets(registry, train["image"], train.get("pullSecrets")):
+        input_name = names.tuning_input_name(w)
+        if len(input_name) > INPUT_NAME_MAX_WITH_SECRETS:
+            report("$.metadata.name", f"KAITO derives object names from this job's data source {input_name!r} that "
+                                      f"allow at most {INPUT_NAME_MAX_WITH_SECRETS} characters",
+                   f"shorten the name to {INPUT_NAME_MAX_WITH_SECRETS - len(input_name) + len(w.name)} characters")
     for part in ("train", "validation"):
         image = spec["data"].get(part, {}).get("image")
         if image is not None:

@@ -240,9 +240,9 @@ def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[st
     for w, doc in pairs:
         _check_team(w, doc, defaults, out)
         if w.kind == TUNING_KIND:
-            _check_tuning(w, doc, by_name, out)
+            _check_tuning(w, doc, by_name, defaults["registry"], out)
         else:
-            _check_inference(w, doc, by_name, out)
+            _check_inference(w, doc, by_name, defaults["registry"], out)
     _check_quotas(pairs, defaults, out)
 
 
@@ -261,7 +261,7 @@ def _check_instance_type(doc: Document, path: str, name: str, out: _Collector) -
     return True
 
 
-def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], out: _Collector) -> None:
+def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], registry: str, out: _Collector) -> None:
     spec = w.spec
     preset = catalog.preset(spec["baseModel"])
     if preset is None or not preset.tuning:
@@ -288,7 +288,7 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], ou
         _check_adapter_reference(doc, "$.spec.continueFrom", spec["continueFrom"], workloads, out, itself=w.name)
     if spec["engine"] == "kaito":
         _check_kaito_engine_limits(doc, spec, out)
-    kaito_rules.check_tuning(spec, lambda path, message, hint="": out.add(doc, path, message, hint))
+    kaito_rules.check_tuning(w, registry, lambda path, message, hint="": out.add(doc, path, message, hint))
     if spec["engine"] == "bundled":
         if not spec["placement"].get("nodePool"):
             out.add(doc, "$.spec.placement", "the bundled engine needs a node pool",
@@ -422,7 +422,8 @@ def _check_adapter_reference(doc: Document, path: str, ref: dict[str, Any], work
                 "reference an image instead, or give that job an image output")
 
 
-def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload], out: _Collector) -> None:
+def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload], registry: str,
+                     out: _Collector) -> None:
     spec = w.spec
     if catalog.preset(spec["preset"]) is None:
         close = difflib.get_close_matches(spec["preset"], catalog.supported_presets(), n=3, cutoff=0.6)
@@ -446,7 +447,7 @@ def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload],
                     "give each adapter its own name")
         elif name:
             names[name] = i
-    kaito_rules.check_inference(spec, lambda path, message, hint="": out.add(doc, path, message, hint))
+    kaito_rules.check_inference(w, registry, lambda path, message, hint="": out.add(doc, path, message, hint))
     if _check_instance_type(doc, "$.spec.placement.instanceType", spec["placement"]["instanceType"], out):
         _check_fit(doc, {"instanceType": spec["placement"]["instanceType"]}, catalog.serving_memory_gib(spec["preset"]),
                    f"serving {spec['preset']} (its bf16 weights) on one node", "use one of: ", out)

@@ -24,7 +24,7 @@ def source(env: Environment, spec_source: dict[str, Any], name: str | None = Non
 def image_source(env: Environment, image: str, pull_secrets: list[str] | None = None) -> dict[str, Any]:
     """An image DataSource with the secrets KAITO's puller authenticates with (it has no other credential)."""
     out: dict[str, Any] = {"image": image}
-    secrets = names.pull_secrets(env, image, pull_secrets)
+    secrets = names.pull_secrets(env.defaults["registry"], image, pull_secrets)
     if secrets:
         out["imagePullSecrets"] = secrets
     return out

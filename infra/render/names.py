@@ -47,11 +47,15 @@ def adapter_image(env: Environment, job: Workload) -> str:
     return f"{env.defaults['registry']}/{image['repository']}:{image['tag']}"
 
 
-def pull_secrets(env: Environment, image: str, explicit: list[str] | None = None) -> list[str]:
-    """imagePullSecrets for pulling `image`: the spec's own, else the read secret for our registry's images."""
+def pull_secrets(registry: str, image: str, explicit: list[str] | None = None) -> list[str]:
+    """imagePullSecrets for pulling `image`: the spec's own, else the read secret for images in `registry`."""
     if explicit:
         return list(explicit)
-    return [PULL_SECRET] if image.startswith(env.defaults["registry"] + "/") else []
+    return [PULL_SECRET] if image.startswith(registry + "/") else []
+
+
+def tuning_input_name(w: Workload) -> str:
+    return f"{w.name}-data"
 
 
 def selector(w: Workload) -> dict[str, Any]:
