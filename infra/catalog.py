@@ -74,10 +74,11 @@ def _tuning_table() -> dict[str, Any]:
 @cache
 def presets() -> dict[str, Preset]:
     tuning = _tuning_table()["presets"]
+    accepted = set(_tuning_table()["kaito_preset_names"])
     out = {}
     for model in _load("kaito", "supported_models.yaml")["models"]:
         name = model["name"]
-        if name == "base":  # KAITO's runtime image, not a model
+        if name not in accepted:  # "base" (KAITO's runtime image), falcon-*, the deprecated phi-2
             continue
         extra = tuning.get(name, {})
         out[name] = Preset(

@@ -429,7 +429,7 @@ def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload],
         close = difflib.get_close_matches(spec["preset"], catalog.supported_presets(), n=3, cutoff=0.6)
         out.add(doc, "$.spec.preset", f"{spec['preset']!r} is not a KAITO preset",
                 (f"did you mean {' or '.join(close)}? " if close else "")
-                + "KAITO's presets are listed in infra/data/kaito/supported_models.yaml")
+                + "KAITO's presets: " + ", ".join(catalog.supported_presets()))
     adapters = spec["adapters"]
     if len(adapters) > MAX_ADAPTERS:
         out.add(doc, "$.spec.adapters", f"{len(adapters)} adapters, KAITO allows at most {MAX_ADAPTERS}",

@@ -221,3 +221,10 @@ def test_no_rendered_workspace_sets_count(label, objects):
             assert "count" not in obj["resource"], (label, obj["metadata"]["name"])
         if obj["kind"] == "InferenceSet":
             assert "count" not in obj["spec"]["template"]["resource"], label
+
+
+def test_preset_names_are_exactly_those_kaitos_webhook_accepts():
+    source = _kaito_file("pkg/utils/plugin/plugin.go")
+    table = source.split("var LegacyBuiltinToCatalog = map[string]string{", 1)[1].split("}", 1)[0]
+    assert set(re.findall(r'^\t"([a-z0-9.-]+)":', table, re.M)) == set(catalog.supported_presets())
+    assert catalog.preset("phi-2") is None and catalog.preset("falcon-7b") is None  # in supported_models.yaml only
