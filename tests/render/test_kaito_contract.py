@@ -184,13 +184,25 @@ def test_sku_table_matches_kaitos_azure_sku_handler():
     assert ours == rows
 
 
+# KAITO's Hugging Face model names that differ from the preset name (pkg/utils/plugin/plugin.go).
+CATALOG_ALIASES = {"mistral-7b-v0.3": "mistral-7b", "mistral-7b-instruct-v0.3": "mistral-7b-instruct",
+                   "gemma-3-4b-it": "gemma-3-4b-instruct", "gemma-3-27b-it": "gemma-3-27b-instruct"}
+
+
+def _map_keys(path: str) -> set[str]:
+    """The preset names a Go map literal in KAITO is keyed by (commented-out entries start with //)."""
+    keys = re.findall(r'^\t"([a-z0-9.-]+)": \{', _kaito_file(path), re.M)
+    return {CATALOG_ALIASES.get(k, k) for k in keys}
+
+
 def test_transformers_presets_match_kaitos_transformers_parameters():
-    source = _kaito_file("presets/workspace/models/transformer_runtime_inference_parameters.go")
-    keys = set(re.findall(r'^\t"([a-z0-9.-]+)": \{', source, re.M))  # commented-out entries start with //
-    aliases = {"mistral-7b-v0.3": "mistral-7b", "mistral-7b-instruct-v0.3": "mistral-7b-instruct",
-               "gemma-3-4b-it": "gemma-3-4b-instruct", "gemma-3-27b-it": "gemma-3-27b-instruct"}
-    assert {aliases.get(k, k) for k in keys} == set(catalog.transformers_presets())
+    keys = _map_keys("presets/workspace/models/transformer_runtime_inference_parameters.go")
+    assert keys == set(catalog.transformers_presets())
     assert set(catalog.transformers_presets()) <= set(catalog.supported_presets())
+
+
+def test_tuning_presets_match_kaitos_tuning_parameters():
+    assert _map_keys("presets/workspace/models/transformer_runtime_tuning_parameters.go") == set(catalog.tuning_presets())
 
 
 @pytest.mark.parametrize("label,objects", RENDERED, ids=[r[0] for r in RENDERED])
