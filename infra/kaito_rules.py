@@ -38,6 +38,12 @@ LABEL_MAX = 63
 ADAPTER_NAME_MAX = LABEL_MAX - len("puller-")
 ADAPTER_NAME_MAX_WITH_SECRETS = LABEL_MAX - len("docker-config-") - len("-inference-adapter")
 INPUT_NAME_MAX_WITH_SECRETS = LABEL_MAX - len("docker-config-") - len("-tuning-input")
+# An inference Workspace gets Services "<name>" and "<name>-headless" (pkg/workspace/manifests/manifests.go
+# GenerateServiceManifest, GenerateHeadlessServiceManifest): Service names are DNS-1035 labels, starting with a
+# letter. An InferenceSet's Workspaces are named "<name>-" plus 5 generated characters
+# (pkg/utils/inferenceset/inferenceset.go: GenerateName).
+SERVED_NAME_MAX = LABEL_MAX - len("-headless")
+SERVED_SET_NAME_MAX = SERVED_NAME_MAX - len("-") - 5
 
 
 def _repository(image: str) -> str:
@@ -55,6 +61,11 @@ def check_image(report: Report, path: str, image: str) -> None:
 def check_inference(w: Workload, registry: str, report: Report) -> None:
     spec = w.spec
     runtime = spec["runtime"]
+    limit = SERVED_SET_NAME_MAX if spec["replicas"] > 1 else SERVED_NAME_MAX
+    if not w.name[0].isalpha() or len(w.name) > limit:
+        report("$.metadata.name", f"KAITO names this deployment's Services after {w.name!r}, which must then start "
+                                  f"with a letter and have at most {limit} characters",
+               "rename it" + (" (with replicas above 1 KAITO adds a 6-character suffix)" if spec["replicas"] > 1 else ""))
     if "count" in spec["placement"]:
         report("$.spec.placement.count",
                "placement.count is deprecated in KAITO v1beta1 and overwritten by its node estimator",
