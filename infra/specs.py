@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 
-from infra import catalog, schemas, urls
+from infra import catalog, kaito_rules, schemas, urls
 from trainer.credentials import CREDENTIAL, SIGNED_URL
 from infra.diagnostics import Diagnostic, SpecError
 from infra.model import (
@@ -263,13 +263,13 @@ def _apply_tuning_defaults(spec: dict[str, Any], defaults: dict[str, Any]) -> No
 
 
 def _apply_inference_defaults(spec: dict[str, Any], defaults: dict[str, Any]) -> None:
+    spec.setdefault("runtime", "vllm")
+    spec.setdefault("replicas", 1)
     placement = spec.setdefault("placement", {})
     placement.setdefault("instanceType", defaults["instanceType"])
-    placement.setdefault("count", 1)
     for adapter in spec.setdefault("adapters", []):
         if "tuningJob" in adapter:
             adapter.setdefault("name", adapter["tuningJob"])
-        adapter.setdefault("strength", 1.0)
 
 
 def _settled(pairs: list[tuple[Workload, Document]], base: Environment | None) -> set[str]:
@@ -294,9 +294,9 @@ def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[st
     for w, doc in pairs:
         _check_team(w, doc, defaults, out)
         if w.kind == TUNING_KIND:
-            _check_tuning(w, doc, by_name, out)
+            _check_tuning(w, doc, by_name, defaults["registry"], out)
         else:
-            _check_inference(w, doc, by_name, out)
+            _check_inference(w, doc, by_name, defaults["registry"], out)
     _check_continue_cycles(pairs, out)
     _check_quotas(pairs, defaults, out, settled)
 
@@ -332,13 +332,13 @@ def _check_team(w: Workload, doc: Document, defaults: dict[str, Any], out: _Coll
 def _check_instance_type(doc: Document, path: str, name: str, out: _Collector) -> bool:
     sku = catalog.sku(name)
     if sku is None or not sku.gpus:
-        out.add(doc, path, f"unknown GPU instance type {schemas.show(name)}",
-                schemas.did_you_mean(name, catalog.gpu_skus(), "use one of"))
+        out.add(doc, path, f"{schemas.show(name)} is not a GPU size KAITO can run",
+                schemas.did_you_mean(name, catalog.gpu_skus(), "KAITO's sizes"))
         return False
     return True
 
 
-def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], out: _Collector) -> None:
+def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], registry: str, out: _Collector) -> None:
     spec = w.spec
     preset = catalog.preset(spec["baseModel"])
     if preset is None or not preset.tuning:
@@ -367,6 +367,7 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], ou
         _check_adapter_reference(doc, "$.spec.continueFrom", spec["continueFrom"], workloads, out, itself=w.name)
     if spec["engine"] == "kaito":
         _check_kaito_engine_limits(doc, spec, out)
+    kaito_rules.check_tuning(w, registry, lambda path, message, hint="": out.add(doc, path, message, hint))
     if spec["engine"] == "bundled":
         if not spec["placement"].get("nodePool"):
             out.add(doc, "$.spec.placement", "the bundled engine needs a node pool",
@@ -404,7 +405,8 @@ def _check_fit(doc: Document, placement: dict[str, Any], need: float | None, wha
     sku, count = catalog.sku(placement["instanceType"]), placement.get("count", 1)
     have = sku.total_gpu_memory_gib * count
     if need is not None and need > have:
-        fitting = sorted((n for n in catalog.gpu_skus() if catalog.sku(n).total_gpu_memory_gib >= need),
+        fitting = sorted((n for n in catalog.gpu_skus() if catalog.sku(n).total_gpu_memory_gib >= need
+                          and catalog.sku(n).cuda),
                          key=lambda n: (catalog.sku(n).total_gpu_memory_gib, n))  # smallest first
         nodes = f"{count} x " if count > 1 else ""
         out.add(doc, "$.spec.placement.instanceType",
@@ -476,7 +478,8 @@ def _check_adapter_reference(doc: Document, path: str, ref: dict[str, Any], work
                 "reference an image instead, or give that job an image output")
 
 
-def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload], out: _Collector) -> None:
+def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload], registry: str,
+                     out: _Collector) -> None:
     spec = w.spec
     if catalog.preset(spec["preset"]) is None:
         out.add(doc, "$.spec.preset", f"{schemas.show(spec['preset'])} is not a KAITO preset",
@@ -498,16 +501,16 @@ def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload],
                     "give each adapter its own name")
         elif name:
             names[name] = i
+    kaito_rules.check_inference(w, registry, lambda path, message, hint="": out.add(doc, path, message, hint))
     if _check_instance_type(doc, "$.spec.placement.instanceType", spec["placement"]["instanceType"], out):
-        _check_fit(doc, spec["placement"], catalog.serving_memory_gib(spec["preset"]),
-                   f"serving {spec['preset']} (its bf16 weights)", "use more nodes or one of: ", out)
+        _check_fit(doc, {"instanceType": spec["placement"]["instanceType"]}, catalog.serving_memory_gib(spec["preset"]),
+                   f"serving {spec['preset']} (its bf16 weights) on one node", "use one of: ", out)
 
 
 def gpus_held(w: Workload) -> int:
     """GPUs a workload holds while it runs: the quota unit."""
     sku = catalog.sku(w.spec["placement"]["instanceType"])
-    count = w.spec["placement"].get("count", 1)
-    return (sku.gpus if sku else 0) * count
+    return (sku.gpus if sku else 0) * w.spec.get("replicas", 1)
 
 
 def _check_quotas(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector,
