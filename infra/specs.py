@@ -31,6 +31,7 @@ from infra.model import (
     Environment,
     Workload,
 )
+from infra.render.names import KAITO_SUPPORTED_MINORS, KAITO_TARGET
 from infra.yamlload import Document, child_path, load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -128,12 +129,27 @@ def _load_defaults(env_dir: Path, out: _Collector) -> dict[str, Any]:
         return {}
     data = dict(doc.data)
     data.setdefault("namespace", "{team}")
+    data["kaito"] = {"version": KAITO_TARGET, "nodeProvisioning": "auto", **data.get("kaito", {})}
+    _check_kaito(doc, data, out)
     _check_instance_type(doc, "$.instanceType", data["instanceType"], out)
     for team, quota in data["teams"].items():
         for i, name in enumerate(quota.get("allowedInstanceTypes", [])):
             _check_instance_type(doc, child_path(child_path(child_path("$.teams", team), "allowedInstanceTypes"), i),
                                  name, out)
     return data if len(out.problems) == 0 else {}
+
+
+def _check_kaito(doc: Document, defaults: dict[str, Any], out: _Collector) -> None:
+    version = defaults["kaito"]["version"].removeprefix("v")
+    if ".".join(version.split(".")[:2]) not in KAITO_SUPPORTED_MINORS:
+        out.add(doc, "$.kaito.version",
+                f"the manifests are written for KAITO {KAITO_TARGET} ({', '.join(m + '.x' for m in KAITO_SUPPORTED_MINORS)}), "
+                f"not {version}",
+                "run KAITO 0.12 on the cluster (the AKS add-on may ship an older one; see docs/rendering.md, "
+                "'KAITO version') and set kaito.version to what it runs")
+    if defaults["kaito"]["nodeProvisioning"] == "byo" and not defaults.get("nodePool"):
+        out.add(doc, "$.kaito.nodeProvisioning", "byo nodes need the GPU pool Workspaces run on",
+                "set nodePool to a pool of this stack")
 
 
 def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bool:
@@ -240,7 +256,7 @@ def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[st
     for w, doc in pairs:
         _check_team(w, doc, defaults, out)
         if w.kind == TUNING_KIND:
-            _check_tuning(w, doc, by_name, out)
+            _check_tuning(w, doc, by_name, defaults, out)
         else:
             _check_inference(w, doc, by_name, out)
     _check_quotas(pairs, defaults, out)
@@ -261,7 +277,8 @@ def _check_instance_type(doc: Document, path: str, name: str, out: _Collector) -
     return True
 
 
-def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], out: _Collector) -> None:
+def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], defaults: dict[str, Any],
+                  out: _Collector) -> None:
     spec = w.spec
     preset = catalog.preset(spec["baseModel"])
     if preset is None or not preset.tuning:
@@ -288,6 +305,10 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], ou
         _check_adapter_reference(doc, "$.spec.continueFrom", spec["continueFrom"], workloads, out, itself=w.name)
     if spec["engine"] == "kaito":
         _check_kaito_engine_limits(doc, spec, out)
+        if defaults["kaito"]["nodeProvisioning"] == "byo" and not w.retired:
+            out.add(doc, "$.spec.engine", "KAITO 0.12 cannot tune on bring-your-own nodes",
+                    "its tuning Job sizes GPUs from resource.instanceType, which must be empty on byo nodes; "
+                    "set engine: bundled")
     if spec["engine"] == "bundled":
         if not spec["placement"].get("nodePool"):
             out.add(doc, "$.spec.placement", "the bundled engine needs a node pool",
@@ -453,7 +474,9 @@ def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload],
 
 
 def gpus_held(w: Workload) -> int:
-    """GPUs a workload holds while it runs: the quota unit."""
+    """GPUs a workload holds while it runs: the quota unit (a retired job holds none)."""
+    if w.retired:
+        return 0
     sku = catalog.sku(w.spec["placement"]["instanceType"])
     count = w.spec["placement"].get("count", 1)
     return (sku.gpus if sku else 0) * count
@@ -470,7 +493,7 @@ def _check_quotas(pairs: list[tuple[Workload, Document]], defaults: dict[str, An
                 out.add(docs[id(w)], "$.spec.placement.instanceType",
                         f"team {team!r} may not use {instance}", "allowed for the team: " + ", ".join(allowed))
         _check_limit(mine, "maxGPUs", quota, gpus_held, "GPUs", docs, out)
-        tuning = [w for w in mine if w.kind == TUNING_KIND]
+        tuning = [w for w in mine if w.kind == TUNING_KIND and not w.retired]
         _check_limit(tuning, "maxConcurrentTuningJobs", quota, lambda w: 1, "tuning jobs", docs, out)
 
 

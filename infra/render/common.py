@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.model import Workload
+from infra.model import Environment, Workload
+from infra.render.names import POOL_LABEL
 
 
 def source(spec_source: dict[str, Any], name: str | None = None) -> dict[str, Any]:
@@ -22,11 +23,13 @@ def source(spec_source: dict[str, Any], name: str | None = None) -> dict[str, An
     return out
 
 
-def resource(w: Workload, count: int | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "instanceType": w.spec["placement"]["instanceType"],
-        "labelSelector": {"matchLabels": {"apps": w.name}},
-    }
+def resource(env: Environment, w: Workload, count: int | None = None) -> dict[str, Any]:
+    """auto: KAITO provisions nodes of `instanceType` labelled for this Workspace; byo: KAITO's webhook
+    wants no instanceType and the Workspace runs on the stack's GPU pool, selected by its label."""
+    if env.defaults["kaito"]["nodeProvisioning"] == "byo":
+        out: dict[str, Any] = {"labelSelector": {"matchLabels": {POOL_LABEL: env.defaults["nodePool"]}}}
+    else:
+        out = {"instanceType": w.spec["placement"]["instanceType"], "labelSelector": {"matchLabels": {"apps": w.name}}}
     if count is not None:
         out["count"] = count
     return out

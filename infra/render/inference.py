@@ -25,7 +25,7 @@ def workspace(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[
         "apiVersion": names.WORKSPACE_API,
         "kind": "Workspace",
         "metadata": names.meta(env, w, w.name, "inference"),
-        "resource": resource(w, count=w.spec["placement"]["count"]),
+        "resource": resource(env, w, count=w.spec["placement"]["count"]),
         "inference": inference,
     }
 
