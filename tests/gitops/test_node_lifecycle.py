@@ -4,31 +4,15 @@ retired jobs and replacements."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from infra import pricing, review
 from infra.plan import build_plan
-from infra.specs import WORKLOADS_DIR, load_environment
+from infra.specs import load_environment
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "valid"
-
-
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t", *args], check=True,
-                   capture_output=True)
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    shutil.copytree(WORKLOADS_DIR, tmp_path / "workloads")
-    _git(tmp_path, "init", "-q")
-    _git(tmp_path, "add", ".")
-    _git(tmp_path, "commit", "-qm", "base")
-    return tmp_path
 
 
 def _edit(repo: Path, spec: str, old: str, new: str) -> None:
