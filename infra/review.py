@@ -324,14 +324,20 @@ def retirement_warnings(env: Environment) -> list[str]:
 
 
 def capacity_warnings(plan) -> list[str]:
-    """Bundled jobs that together, or alone, need more GPUs than their pool can ever have."""
+    """Bundled jobs (and, on byo nodes, Workspaces) that together, or alone, need more GPUs than their pool
+    can ever have."""
     out = []
+    env = plan.environment
+    byo_pool = env.defaults["nodePool"] if env.defaults["kaito"]["nodeProvisioning"] == "byo" else None
     for pool in plan.pools:
-        jobs = [w for w in plan.environment.workloads if w.kind == TUNING_KIND and w.spec.get("engine") == "bundled"
+        jobs = [w for w in env.workloads if w.kind == TUNING_KIND and w.spec.get("engine") == "bundled"
                 and w.spec["placement"].get("nodePool") == pool.name]
+        if pool.name == byo_pool:
+            jobs += [w for w in env.workloads if w.kind != TUNING_KIND]
         need = sum(gpus_held(w) for w in jobs)
         if need > pool.max_gpus:
-            out.append(f"bundled jobs on pool `{pool.name}` need {need} GPUs at once but it scales to "
+            what = "bundled jobs" + (" and KAITO Workspaces" if pool.name == byo_pool else "")
+            out.append(f"{what} on pool `{pool.name}` need {need} GPUs at once but it scales to "
                        f"{pool.max_gpus} ({pool.max_nodes} × {pool.vm_size}); "
                        f"{', '.join(f'`{w.name}`' for w in jobs)} will queue")
     return out

@@ -115,3 +115,16 @@ def test_kaito_gitops_diff_says_replaced(repo: Path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "dev against HEAD: 1 added, 0 changed, 1 replaced, 1 removed" in out
     assert "replaced: Workspace ml-platform/phi3-dolly-qlora (cannot change in place: tuning.method)" in out
+
+
+def test_on_byo_nodes_serving_counts_against_the_pools_gpus(dev_plan):
+    env = dev_plan.environment
+    byo = dataclasses.replace(env, defaults={**env.defaults, "kaito": {"version": "0.12.0", "nodeProvisioning": "byo"}},
+                              workloads=[w for w in env.workloads if w.spec.get("engine") != "kaito"])
+    serving = byo.by_name("phi3-dolly")
+    wide = dataclasses.replace(serving, spec={**serving.spec, "placement": {**serving.spec["placement"], "count": 2}})
+    crowded = dataclasses.replace(dev_plan, environment=dataclasses.replace(
+        byo, workloads=[w for w in byo.workloads if w is not serving] + [wide]))
+    (warning,) = review.capacity_warnings(crowded)
+    assert "bundled jobs and KAITO Workspaces on pool `gpua100` need 3 GPUs at once but it scales to 2" in warning
+    assert review.capacity_warnings(dataclasses.replace(dev_plan, environment=byo)) == []
