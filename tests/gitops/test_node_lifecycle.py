@@ -128,3 +128,18 @@ def test_on_byo_nodes_serving_counts_against_the_pools_gpus(dev_plan):
     (warning,) = review.capacity_warnings(crowded)
     assert "bundled jobs and KAITO Workspaces on pool `gpua100` need 3 GPUs at once but it scales to 2" in warning
     assert review.capacity_warnings(dataclasses.replace(dev_plan, environment=byo)) == []
+
+
+def test_the_plan_json_and_text_carry_nodes_version_and_replacement_options(dev_plan):
+    import json
+
+    from infra.plan import format_json, format_text
+
+    data = json.loads(format_json(dev_plan))
+    assert data["kaito"] == {"version": "0.12.0", "nodeProvisioning": "auto", "target": "0.12.0", "commit": "056b8280"}
+    assert [n["owner"] for n in data["gpu_nodes"]][0] == "pool gpua100"
+    workspace = next(r for r in data["resources"] if r["type"] == "kubernetes:kaito.sh/v1beta1:Workspace")
+    assert "resource.instanceType" in workspace["replace_on_changes"] and workspace["delete_before_replace"]
+    text = format_text(dev_plan)
+    assert "GPU nodes (which exist and which stay up):" in text
+    assert "  Workspace ml-platform/phi3-dolly-qlora: 1 x Standard_NC24ads_A100_v4, bills from deploy until" in text
