@@ -21,12 +21,14 @@ CONTINUE_DIR = "/mnt/continue"  # the pulled image lands in image/, its data/ ne
 
 
 def config_map(env: Environment, w: Workload) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": names.meta(env, w, names.config_map_name(w), "tuning"),
-        "data": {"training_config.yaml": yaml.dump(training_config(w), Dumper=_FastDumper, sort_keys=False)},
-    }
+    meta = names.meta(env, w, names.config_map_name(w), "tuning")
+    meta["annotations"] = {names.SYNC_WAVE: "-1"}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"training_config.yaml": config_text(w)}}
+
+
+def config_text(w: Workload) -> str:
+    """The ConfigMap's `training_config.yaml`; its hash names the ConfigMap (names.config_map_name)."""
+    return yaml.dump(training_config(w), Dumper=_FastDumper, sort_keys=False)
 
 
 @cache
@@ -86,7 +88,7 @@ def workspace(env: Environment, w: Workload) -> dict[str, Any]:
         "apiVersion": names.WORKSPACE_API,
         "kind": "Workspace",
         "metadata": names.meta(env, w, w.name, "tuning"),
-        "resource": resource(w),
+        "resource": resource(env, w),
         "tuning": {
             "preset": {"name": spec["baseModel"]},
             "method": spec["method"],
