@@ -178,7 +178,7 @@ def plan_tuning(preset_name: str, method: str, quantization: str | None, rank: i
                 max_seq_length: int, instance_type: str, fused_loss: bool) -> TuningPlan | None:
     """The largest token budget that fits one GPU of the size, without activation checkpointing when
     that still allows a budget of MIN_PACK_WITHOUT_CHECKPOINTING (checkpointing recomputes the forward
-    pass: about 4/3 of the FLOPs of a LoRA step); None when the preset or size is unknown."""
+    pass: about 1.5 times the FLOPs of a LoRA step); None when the preset or size is unknown."""
     p, arch, gpu = preset(preset_name), architectures().get(preset_name), sku(instance_type)
     if p is None or p.params_b is None or arch is None or gpu is None or not gpu.gpus:
         return None
