@@ -204,7 +204,18 @@ def plan_tuning(preset_name: str, method: str, quantization: str | None, rank: i
     return TuningPlan(budget, checkpointing, round((peak + 1.5 * _GIB) / _GIB, 1), gpu.gpu_memory_gib)
 
 
-def lora_fits(preset_name: str, instance_type: str, count: int = 1) -> bool:
-    """Whether bf16 LoRA (no quantization: faster steps, no dequantization error) fits the size too."""
+def lora_fits(preset_name: str, instance_type: str) -> bool:
+    """Whether bf16 LoRA (no quantization: faster steps, no dequantization error) fits one GPU of the size."""
     need, gpu = tuning_memory_gib(preset_name, "lora"), sku(instance_type)
-    return need is not None and gpu is not None and need <= gpu.total_gpu_memory_gib * count
+    return need is not None and gpu is not None and need <= gpu.gpu_memory_gib
+
+
+def method_hint(spec: dict[str, Any]) -> str | None:
+    """For a TuningJob: a suggestion to use bf16 LoRA where QLoRA was chosen but is not needed (never applied)."""
+    if spec.get("method") != "qlora" or "baseModel" not in spec:
+        return None
+    if lora_fits(spec["baseModel"], spec.get("placement", {}).get("instanceType", "")):
+        return (f"method: lora also fits one GPU of {spec['placement']['instanceType']} "
+                f"({tuning_memory_gib(spec['baseModel'], 'lora'):g} GiB): bf16 weights train faster than 4-bit "
+                "ones, which are dequantized at every matrix multiplication")
+    return None

@@ -240,6 +240,8 @@ def format_text(plan: Plan) -> str:
         placement = w.spec["placement"]
         extra = f", engine {w.spec['engine']}" if "engine" in w.spec else ""
         out.append(f"  {w.kind} {w.namespace}/{w.name} on {placement['instanceType']}{extra}")
+        if hint := catalog.method_hint(w.spec):
+            out.append(f"    hint: {hint}")
     return "\n".join(out)
 
 

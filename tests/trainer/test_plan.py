@@ -101,3 +101,12 @@ def test_the_job_starts_one_trainer_process_per_gpu(bundled_workload, instance, 
     assert trainer["resources"]["limits"]["nvidia.com/gpu"] == gpus
     config = yaml.safe_load(tuning.config_map(env, w)["data"]["training_config.yaml"])
     assert config["training_config"]["BundledConfig"]["attn_implementation"] == "flash_attention_2"
+
+
+def test_plan_suggests_lora_where_qlora_is_not_needed_and_never_applies_it(bundled_workload):
+    _, w = bundled_workload
+    hint = catalog.method_hint(w.spec)
+    assert w.spec["method"] == "qlora" and hint.startswith("method: lora also fits one GPU of Standard_NC24ads_A100_v4")
+    # phi-4 in bf16 (about 37 GiB) does not fit an A10's 24 GiB: qlora is needed there
+    assert catalog.method_hint(with_spec(w, **{"placement.instanceType": A10, "baseModel": "phi-4"}).spec) is None
+    assert catalog.method_hint(with_spec(w, method="lora").spec) is None
