@@ -12,8 +12,10 @@ from pulumi_azure_native import containerservice
 from infra import catalog
 from infra.config import StackConfig
 
-# The kubeconfig format that runs kubelogin instead of embedding a token (AKS kubelogin-authentication.md).
+# The kubeconfig format whose user runs kubelogin (listClusterUserCredential's `format`, azure-native SDK docs).
 KUBECONFIG_FORMAT = "exec"
+# Channels that move the Kubernetes version (AKS auto-upgrade-cluster.md); node-image only moves node images.
+VERSION_CHANNELS = ("patch", "stable", "rapid")
 
 
 @dataclass
@@ -39,7 +41,7 @@ def os_disk_type(vm_size: str, size_gib: int) -> str:
 
 def version_drift(upgrade_channel: str, field: str) -> list[str]:
     """With an auto-upgrade channel AKS moves the version; Pulumi must not undo it on the next up."""
-    return [] if upgrade_channel == "none" else [field]
+    return [field] if upgrade_channel in VERSION_CHANNELS else []
 
 
 class Cluster(pulumi.ComponentResource):

@@ -304,8 +304,9 @@ def test_gpu_pool_ignores_version_drift_under_an_upgrade_channel(plan):
     assert "orchestratorVersion" in pool.ignore_changes, pool.urn
 
 
-def test_without_an_upgrade_channel_the_version_is_enforced():
-    plan = variant("dev", upgrade_channel="none")
+@pytest.mark.parametrize("channel", ["none", "node-image"])
+def test_without_a_version_moving_channel_the_version_is_enforced(channel):
+    plan = variant("dev", upgrade_channel=channel)
     assert "kubernetesVersion" not in one(plan, CLUSTER).ignore_changes, one(plan, CLUSTER).urn
     assert "orchestratorVersion" not in one(plan, POOL).ignore_changes, one(plan, POOL).urn
 
