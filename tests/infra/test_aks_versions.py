@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from infra.config import K8S_VERSION
-from infra.plan import REPO_ROOT, load_stack_config, stacks
+from infra.plan import load_stack_config, stacks
+from infra.specs import REPO_ROOT
 
 CALENDAR = yaml.safe_load((REPO_ROOT / "infra" / "data" / "aks-kubernetes-versions.yaml").read_text())
 MAX_AGE_DAYS = 183

@@ -7,7 +7,8 @@ import runpy
 
 import pulumi
 
-from infra.plan import REPO_ROOT, _computed_outputs, stack_values
+from infra.plan import _computed_outputs, stack_values
+from infra.specs import REPO_ROOT
 from infra.cli import main
 
 

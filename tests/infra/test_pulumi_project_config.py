@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from infra.config import KEYS, NAMESPACE, from_values
-from infra.plan import REPO_ROOT, stacks
+from infra.plan import stacks
+from infra.specs import REPO_ROOT
 
 PROJECT = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())
 PROJECT_NAME = PROJECT["name"]

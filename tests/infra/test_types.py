@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.plan import REPO_ROOT
+from infra.specs import REPO_ROOT
 
 
 def pyright(*args: str, cwd: Path = REPO_ROOT) -> dict:
