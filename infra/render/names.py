@@ -16,6 +16,7 @@ TEAM_LABEL = "kaito-gitops.dev/team"
 ENV_LABEL = "kaito-gitops.dev/environment"
 POOL_LABEL = "kaito-gitops.dev/pool"
 COMPONENT_LABEL = "app.kubernetes.io/component"  # "tuning" or "inference"
+DEFAULT_PULL_SECRET = "acr-pull"
 GPU_TAINT = {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}
 
 
@@ -40,6 +41,11 @@ def meta(env: Environment, w: Workload, name: str, component: str) -> dict[str, 
 def adapter_image(env: Environment, job: Workload) -> str:
     image = job.spec["output"]["image"]
     return f"{env.defaults['registry']}/{image['repository']}:{image['tag']}"
+
+
+def pull_secret(env: Environment) -> str:
+    """The read-scoped registry secret (a dockerconfigjson) every pull in a team namespace uses."""
+    return env.defaults.get("pullSecret", DEFAULT_PULL_SECRET)
 
 
 def config_map_name(w: Workload) -> str:

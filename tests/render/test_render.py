@@ -122,7 +122,7 @@ def test_bundled_job_runs_non_root_on_the_gpu_pool_and_survives_eviction():
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
     assert pod["restartPolicy"] == "Never"
     rules = job["spec"]["podFailurePolicy"]["rules"]
-    assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]} in rules
+    assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]} in rules
     assert any(r["action"] == "FailJob" and r["onExitCodes"]["containerName"] == "trainer" for r in rules)
     trainer = next(c for c in pod["initContainers"] + pod["containers"] if c["name"] == "trainer")
     assert trainer["resources"]["limits"]["nvidia.com/gpu"] == 1
