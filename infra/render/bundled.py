@@ -44,13 +44,20 @@ SPOT_TOLERATION = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
 
-# The trainer's default ModelConfig.pretrained_model_name_or_path (trainer/config.py DEFAULT_WEIGHTS_PATH;
-# KAITO's base image links the same path to its /workspace/weights).
-WEIGHTS_DIR = "/workspace/tfs/weights"
-CONFIG_DIR = "/mnt/config"
-DATA_DIR = "/mnt/data"
-PULL_AUTH_DIR = "/mnt/registry/pull"  # one <secret>.json docker config per read-scoped pull secret
-PUSH_AUTH_DIR = "/mnt/registry/push"
+# Where the pod mounts things (infra/specs.py keeps outputDir clear of them). weights: the trainer's default
+# ModelConfig.pretrained_model_name_or_path (trainer/config.py DEFAULT_WEIGHTS_PATH; KAITO's base image links
+# the same path to its /workspace/weights). registry-pull: one <secret>.json docker config per pull secret.
+MOUNTS = {
+    "config": "/mnt/config",
+    "data": "/mnt/data",
+    "weights": "/workspace/tfs/weights",
+    "shm": "/dev/shm",
+    "output": "/mnt/output",
+    "registry-pull": "/mnt/registry/pull",
+    "registry-push": "/mnt/registry/push",
+}
+PULL_AUTH_DIR = MOUNTS["registry-pull"]
+CONFIG_FILE = f"{MOUNTS['config']}/training_config.yaml"
 ADAPTER_CONTEXT = "adapter-image"  # under outputDir: what `python -m trainer package` writes
 
 # Copy an image and unpack its layers' data/ into a directory, as KAITO's puller does: `skopeo copy
@@ -107,8 +114,8 @@ def _container_security() -> dict[str, Any]:
     }
 
 
-def _mount(name: str, path: str, read_only: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": name, "mountPath": path}
+def _mount(name: str, path: str | None = None, read_only: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "mountPath": path or MOUNTS[name]}
     if read_only:
         out["readOnly"] = True
     return out
@@ -140,7 +147,7 @@ def _download(name: str, urls: list[str], target: str, volume: str) -> dict[str,
 def _pull_image(name: str, ref: str, target: str, volume: str, mount_at: str) -> dict[str, Any]:
     return _container(name, SKOPEO_IMAGE, ["/bin/sh", "-c", PULL_IMAGE_SCRIPT, "pull-image"],
                       [ref, target, PULL_AUTH_DIR],
-                      [_mount(volume, mount_at), _mount("registry-pull", PULL_AUTH_DIR, read_only=True)])
+                      [_mount(volume, mount_at), _mount("registry-pull", read_only=True)])
 
 
 def _lineage(env: Environment, w: Workload) -> list[str]:
@@ -163,7 +170,7 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
     spec = w.spec
     sku = catalog.sku(spec["placement"]["instanceType"])
     gpus = sku.gpus if sku else 1
-    pull_secrets = [names.pull_secret(env)]
+    pull_secrets = [names.PULL_SECRET]
     volumes: list[dict[str, Any]] = [
         {"name": "config", "configMap": {"name": names.config_map_name(w)}},
         {"name": "weights", "emptyDir": {}},
@@ -172,13 +179,13 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
     ]
     init: list[dict[str, Any]] = [_container(
         "model-weights", ORAS_IMAGE, ["oras", "pull"],
-        ["--registry-config", f"{PULL_AUTH_DIR}/{pull_secrets[0]}.json", "--output", WEIGHTS_DIR,
+        ["--registry-config", f"{PULL_AUTH_DIR}/{pull_secrets[0]}.json", "--output", MOUNTS["weights"],
          "--", weights_image(spec["baseModel"])],
-        [_mount("weights", WEIGHTS_DIR), _mount("registry-pull", PULL_AUTH_DIR, read_only=True)])]
-    trainer_mounts = [_mount("config", CONFIG_DIR, read_only=True), _mount("weights", WEIGHTS_DIR, read_only=True),
-                      _mount("results", spec["outputDir"]), _mount("shm", "/dev/shm")]
+        [_mount("weights"), _mount("registry-pull", read_only=True)])]
+    trainer_mounts = [_mount("config", read_only=True), _mount("weights", read_only=True),
+                      _mount("results", spec["outputDir"]), _mount("shm")]
     data_mounts = []
-    for part, target in (("train", DATA_DIR), ("validation", VALIDATION_DIR)):
+    for part, target in (("train", MOUNTS["data"]), ("validation", VALIDATION_DIR)):
         source = spec["data"].get(part)
         if source is None:
             continue
@@ -207,7 +214,7 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
     trainer = {
         "name": "trainer",
         "image": env.defaults["trainerImage"],
-        "args": ["--config", f"{CONFIG_DIR}/training_config.yaml", "--data", DATA_DIR],
+        "args": ["--config", CONFIG_FILE, "--data", MOUNTS["data"]],
         "resources": {"limits": {"nvidia.com/gpu": gpus}, "requests": {"nvidia.com/gpu": gpus}},
         "securityContext": _container_security(),
         "volumeMounts": trainer_mounts,
@@ -223,23 +230,22 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
         init += [trainer, _container(
             "package-adapter", env.defaults["trainerImage"], ["python", "-m", "trainer"],
             ["package", f"--adapter={spec['outputDir']}", f"--out={context}",
-             f"--config={CONFIG_DIR}/training_config.yaml", f"--data={DATA_DIR}", *lineage],
-            [_mount("results", spec["outputDir"]), _mount("config", CONFIG_DIR, read_only=True),
+             f"--config={CONFIG_FILE}", f"--data={MOUNTS['data']}", *lineage],
+            [_mount("results", spec["outputDir"]), _mount("config", read_only=True),
              *[{**m, "readOnly": True} for m in data_mounts]])]
         volumes.append({"name": "registry-push", "secret": {
             "secretName": output["image"]["pushSecret"],
             "items": [{"key": ".dockerconfigjson", "path": "config.json"}]}})
         containers = [_container(
             "push-adapter", ORAS_IMAGE, ["oras", "push"],
-            ["--registry-config", f"{PUSH_AUTH_DIR}/config.json", "--config", f"config.json:{CONFIG_MEDIA_TYPE}",
-             "--annotation-file", "annotations.json", "--", names.adapter_image(env, w),
-             f"layer.tar.gz:{LAYER_MEDIA_TYPE}"],
-            [_mount("results", spec["outputDir"], read_only=True),
-             _mount("registry-push", PUSH_AUTH_DIR, read_only=True)],
+            ["--registry-config", f"{MOUNTS['registry-push']}/config.json",
+             "--config", f"config.json:{CONFIG_MEDIA_TYPE}", "--annotation-file", "annotations.json",
+             "--", names.adapter_image(env, w), f"layer.tar.gz:{LAYER_MEDIA_TYPE}"],
+            [_mount("results", spec["outputDir"], read_only=True), _mount("registry-push", read_only=True)],
             workingDir=context)]
     else:
         volumes.append({"name": "output", "persistentVolumeClaim": {"claimName": output["volume"]["claimName"]}})
-        trainer["volumeMounts"].append(_mount("output", "/mnt/output"))
+        trainer["volumeMounts"].append(_mount("output"))
         containers = [trainer]
     metadata = names.meta(env, w, w.name, "tuning")
     metadata["annotations"] = dict(SKIP_AWAIT)

@@ -100,8 +100,8 @@ def skopeo_env(registry, tmp_path):
     shim = tmp_path / "shim"
     shim.mkdir()
     real = shutil.which("skopeo")
-    (shim / "skopeo").write_text(f'#!/bin/sh\nif [ "$1" = copy ]; then shift; exec {real} copy --src-tls-verify=false "$@"; fi\n'
-                                 f'exec {real} "$@"\n')
+    (shim / "skopeo").write_text(f'#!/bin/sh\nif [ "$1" = copy ]; then shift; exec {real} copy --src-tls-verify=false "$@"; '
+                                 f'fi\nexec {real} "$@"\n')
     (shim / "skopeo").chmod(0o755)
     return {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}", "HOME": str(tmp_path)}
 
@@ -126,8 +126,8 @@ def _workload(name: str, spec_extra: dict) -> Workload:
 
 
 def _env(registry: str, *workloads: Workload) -> Environment:
-    return Environment(name="dev", defaults={"registry": registry, "trainerImage": "trainer:test",
-                                             "pullSecret": "acr-pull"}, workloads=list(workloads))
+    return Environment(name="dev", defaults={"registry": registry, "trainerImage": "trainer:test"},
+                       workloads=list(workloads))
 
 
 def _container(job: dict, name: str) -> dict:
@@ -226,7 +226,7 @@ def test_adapter_image_round_trip(registry, skopeo_env, tmp_path):
     _oras_push(args, context, registry)
 
     # Pulled back the way KAITO's inference puller does, with the read-scoped credentials.
-    authfile = _docker_config(tmp_path / "acr-pull.json", registry)
+    authfile = _docker_config(tmp_path / "pull-secret.json", registry)
     pulled, manifest = _kaito_pull(ref, authfile, tmp_path / "kaito", skopeo_env)
     assert sorted(p.name for p in pulled.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
 
