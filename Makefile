@@ -24,8 +24,10 @@ $(VENV)/tools-checkov/.installed: Makefile
 	$(VENV)/tools-checkov/bin/pip install -q 'checkov==$(CHECKOV_VERSION)'
 	touch $@
 
+# As root (CI here) apt-get runs directly; elsewhere (a GitHub runner) through passwordless sudo.
 tools-shellcheck:
-	command -v shellcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq shellcheck; }
+	command -v shellcheck >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq shellcheck; }
 
 LINTERS := $(VENV)/tools-checkov/.installed tools-shellcheck
 

@@ -419,3 +419,11 @@ def test_every_action_gets_only_inputs_its_action_yml_declares(workflow):
         assert given <= set(action["inputs"]), f"{path.name}:{job_id}: {uses} has no input {given - set(action['inputs'])}"
         assert set(action["required"]) <= given, f"{path.name}:{job_id}: {uses} needs {action['required']}"
         assert action["runs"] != "node20", f"{uses}: GitHub removes the node20 runtime"
+
+
+def test_stack_outputs_the_workflows_read_are_exported():
+    program = (REPO_ROOT / "infra" / "program.py").read_text()
+    read = {name for path in WORKFLOWS for name in re.findall(r"pulumi stack output (\w+)", path.read_text())}
+    assert read, "the drift check reads the cluster name from the stack"
+    for name in read:
+        assert f'pulumi.export("{name}"' in program, f"no stack output {name!r} (infra/program.py)"
