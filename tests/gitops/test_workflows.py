@@ -427,3 +427,21 @@ def test_stack_outputs_the_workflows_read_are_exported():
     assert read, "the drift check reads the cluster name from the stack"
     for name in read:
         assert f'pulumi.export("{name}"' in program, f"no stack output {name!r} (infra/program.py)"
+
+
+def test_every_job_that_talks_to_prod_can_run_on_the_prod_runner():
+    """prod's API server admits only the stack's apiServerAuthorizedIpRanges, which GitHub's shared runners'
+    changing addresses cannot be in (docs/infrastructure.md, "Reaching the API server"); the repository
+    variable PROD_RUNNER names a runner whose egress is listed."""
+    seen = 0
+    for name, job_id, job, _ in _pulumi_jobs():
+        if job.get("environment") == "prod":
+            assert job["runs-on"] == "${{ vars.PROD_RUNNER || 'ubuntu-latest' }}", f"{name}:{job_id}"
+        elif "matrix" in job.get("strategy", {}):
+            assert job["runs-on"] == "${{ matrix.environment == 'prod' && vars.PROD_RUNNER || 'ubuntu-latest' }}", \
+                f"{name}:{job_id}"
+        else:
+            continue
+        seen += 1
+    assert seen == 3
+    assert "`PROD_RUNNER`" in (REPO_ROOT / "docs" / "gitops.md").read_text()
