@@ -111,9 +111,13 @@ def _snapshot(path: Path) -> bytes | None:
 
 
 def _run(case: dict, monkeypatch, capsys) -> tuple[int, str, str]:
-    if case.get("program", "kaito-gitops") == "trainer":
+    program = case.get("program", "kaito-gitops")
+    if program == "trainer":
         from trainer.__main__ import main
+    elif program == "review":
+        from infra.review import main
     else:
+        assert program == "kaito-gitops", f"unknown program {program!r}"
         from infra.cli import main
     try:
         code = main(list(case["argv"]))
