@@ -94,7 +94,7 @@ def tokens_per_second(preset_name: str, method: str, instance_type: str) -> floa
         return None
     per_gpu = (model["peak_tflops"][sku.gpu] * 1e12 * model["utilization"][method]
                / (model["flops_per_token_per_param"] * preset.params_b * 1e9))
-    return per_gpu * sku.gpus * sku.gpu_fraction
+    return per_gpu * sku.gpus
 
 
 def estimate_tuning(w: Workload, region: str | None) -> TuningEstimate:
@@ -119,7 +119,7 @@ def estimate_tuning(w: Workload, region: str | None) -> TuningEstimate:
 def estimate_inference(w: Workload, region: str | None) -> InferenceEstimate:
     instance = w.spec["placement"]["instanceType"]
     sku = catalog.sku(instance)
-    count = int(w.spec["placement"].get("count", 1))
+    count = int(w.spec.get("replicas", 1))
     return InferenceEstimate(w.name, instance, count, (sku.gpus if sku else 0) * count, vm_price(instance, region))
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError, validators
 
+from infra.yamlload import child_path
+
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
 DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 WORKLOAD_NAME = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -84,7 +86,7 @@ def explain(error: ValidationError) -> list[tuple[str, str, str]]:
     kind = error.validator
     if kind == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
-        return [(_child(path, extra), f"unknown field {show(extra)}", _did_you_mean(extra, allowed, "allowed fields"))
+        return [(child_path(path, extra), f"unknown field {show(extra)}", did_you_mean(extra, allowed, "allowed fields"))
                 for extra in sorted(k for k in instance if k not in allowed)]
     if kind == "required":
         missing = error.message.split("'")[1]
@@ -94,7 +96,7 @@ def explain(error: ValidationError) -> list[tuple[str, str, str]]:
         return [(path, *_type_error(value, instance))]
     if kind in ("enum", "const"):
         options = [str(v) for v in (value if kind == "enum" else [value])]
-        return [(path, f"{show(instance)} is not allowed", _did_you_mean(str(instance), options, "use one of"))]
+        return [(path, f"{show(instance)} is not allowed", did_you_mean(str(instance), options, "use one of"))]
     if kind == "pattern":
         what, hint = PATTERNS.get(value, ("in the expected form", f"match {value}"))
         if "\n" in str(instance):
@@ -118,17 +120,13 @@ def explain(error: ValidationError) -> list[tuple[str, str, str]]:
     return [(path, error.message, schema.get("description", ""))]
 
 
-def _child(path: str, key: str) -> str:
-    return f"{path}.{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key) else f"{path}[{key!r}]"
-
-
-def _did_you_mean(word: str, options: list[str], label: str) -> str:
-    """The list of options, led by the one closest to `word` when exactly one is clearly closest."""
+def did_you_mean(word: str, options: list[str], label: str) -> str:
+    """The one option clearly closest to `word` (with the others when they are few), else all the options."""
     listed = f"{label}: " + ", ".join(options)
     close = difflib.get_close_matches(word, options, n=2, cutoff=0.6)
     ratios = [difflib.SequenceMatcher(None, word, c).ratio() for c in close]
     if close and (len(close) == 1 or ratios[0] > ratios[1]):
-        return f"did you mean {close[0]!r}? {listed}"
+        return f"did you mean {close[0]!r}?" + (f" {listed}" if len(options) <= 10 else "")
     return listed
 
 

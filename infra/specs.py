@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 
-from infra import catalog, schemas, urls
+from infra import catalog, kaito_rules, schemas, urls
 from trainer.credentials import CREDENTIAL, SIGNED_URL
 from infra.diagnostics import Diagnostic, SpecError
 from infra.model import (
@@ -203,7 +203,7 @@ def _check_namespaces(doc: Document, defaults: dict[str, Any], out: _Collector) 
         namespace = template.replace("{team}", team)
         if len(namespace) > 63 or not DNS_LABEL.fullmatch(namespace):
             why = f"{len(namespace)} characters, over 63" if len(namespace) > 63 else "not a DNS-1123 label"
-            out.add(doc, "$.namespace", f"namespace template {template!r} gives {schemas.show(namespace)} for team "
+            out.add(doc, "$.namespace", f"namespace template {template!r} gives {namespace!r} for team "
                     f"{team!r}: {why}", "shorten the template or the team name; the result must start and end with "
                     "a letter or digit")
 
@@ -220,7 +220,8 @@ def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bo
         out.add(doc, "$.apiVersion", f"apiVersion must be {API_VERSION!r}, {found}", "set apiVersion: " + API_VERSION)
     if not isinstance(kind, str) or kind not in SCHEMA_FILES or (kind == DEFAULTS_KIND) != doc.path.endswith(DEFAULTS_FILE):
         allowed = DEFAULTS_KIND if doc.path.endswith(DEFAULTS_FILE) else f"{TUNING_KIND} or {INFERENCE_KIND}"
-        out.add(doc, "$.kind", f"unknown kind {data.get('kind')!r}", f"use {allowed}")
+        out.add(doc, "$.kind", f"unknown kind {schemas.show(data.get('kind'))}",
+                schemas.did_you_mean(str(data.get("kind")), allowed.split(" or "), "use"))
         return False
     for error in schemas.validator(SCHEMA_FILES[kind]).iter_errors(data):
         if error.json_path in doc.ambiguous or error.json_path in doc.rejected or error.json_path == "$.apiVersion":
@@ -262,13 +263,13 @@ def _apply_tuning_defaults(spec: dict[str, Any], defaults: dict[str, Any]) -> No
 
 
 def _apply_inference_defaults(spec: dict[str, Any], defaults: dict[str, Any]) -> None:
+    spec.setdefault("runtime", "vllm")
+    spec.setdefault("replicas", 1)
     placement = spec.setdefault("placement", {})
     placement.setdefault("instanceType", defaults["instanceType"])
-    placement.setdefault("count", 1)
     for adapter in spec.setdefault("adapters", []):
         if "tuningJob" in adapter:
             adapter.setdefault("name", adapter["tuningJob"])
-        adapter.setdefault("strength", 1.0)
 
 
 def _settled(pairs: list[tuple[Workload, Document]], base: Environment | None) -> set[str]:
@@ -287,15 +288,15 @@ def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[st
     for w, doc in pairs:
         if w.name in by_name:
             out.add(doc, "$.metadata.name", f"name {w.name!r} is already used by {display_path(by_name[w.name].path)}",
-                    "names are unique per environment, across kinds")
+                    "rename one of them: names are unique per environment, across kinds")
         else:
             by_name[w.name] = w
     for w, doc in pairs:
         _check_team(w, doc, defaults, out)
         if w.kind == TUNING_KIND:
-            _check_tuning(w, doc, by_name, out)
+            _check_tuning(w, doc, by_name, defaults["registry"], out)
         else:
-            _check_inference(w, doc, by_name, out)
+            _check_inference(w, doc, by_name, defaults["registry"], out)
     _check_continue_cycles(pairs, out)
     _check_quotas(pairs, defaults, out, settled)
 
@@ -325,24 +326,25 @@ def _check_team(w: Workload, doc: Document, defaults: dict[str, Any], out: _Coll
     teams = defaults["teams"]
     if w.team not in teams:
         out.add(doc, "$.metadata.team", f"team {w.team!r} may not deploy to this environment",
-                "teams in _defaults.yaml: " + (", ".join(sorted(teams)) or "none"))
+                schemas.did_you_mean(w.team, sorted(teams), "add it under teams in _defaults.yaml, or use one of"))
 
 
 def _check_instance_type(doc: Document, path: str, name: str, out: _Collector) -> bool:
     sku = catalog.sku(name)
     if sku is None or not sku.gpus:
-        out.add(doc, path, f"unknown GPU instance type {name!r}", "known: " + ", ".join(catalog.gpu_skus()))
+        out.add(doc, path, f"{schemas.show(name)} is not a GPU size KAITO can run",
+                schemas.did_you_mean(name, catalog.gpu_skus(), "KAITO's sizes"))
         return False
     return True
 
 
-def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], out: _Collector) -> None:
+def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], registry: str, out: _Collector) -> None:
     spec = w.spec
     preset = catalog.preset(spec["baseModel"])
     if preset is None or not preset.tuning:
         why = "is not a KAITO preset" if preset is None else "does not support tuning in KAITO"
-        out.add(doc, "$.spec.baseModel", f"{spec['baseModel']!r} {why}",
-                "presets that support tuning: " + ", ".join(catalog.tuning_presets()))
+        out.add(doc, "$.spec.baseModel", f"{schemas.show(spec['baseModel'])} {why}",
+                schemas.did_you_mean(spec["baseModel"], catalog.tuning_presets(), "presets that support tuning"))
     if spec["method"] == "lora" and "quantization" in spec:
         out.add(doc, "$.spec.quantization", "lora trains on unquantized weights and must not set quantization",
                 "remove quantization, or use method: qlora")
@@ -365,6 +367,7 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], ou
         _check_adapter_reference(doc, "$.spec.continueFrom", spec["continueFrom"], workloads, out, itself=w.name)
     if spec["engine"] == "kaito":
         _check_kaito_engine_limits(doc, spec, out)
+    kaito_rules.check_tuning(w, registry, lambda path, message, hint="": out.add(doc, path, message, hint))
     if spec["engine"] == "bundled":
         if not spec["placement"].get("nodePool"):
             out.add(doc, "$.spec.placement", "the bundled engine needs a node pool",
@@ -402,7 +405,8 @@ def _check_fit(doc: Document, placement: dict[str, Any], need: float | None, wha
     sku, count = catalog.sku(placement["instanceType"]), placement.get("count", 1)
     have = sku.total_gpu_memory_gib * count
     if need is not None and need > have:
-        fitting = sorted((n for n in catalog.gpu_skus() if catalog.sku(n).total_gpu_memory_gib >= need),
+        fitting = sorted((n for n in catalog.gpu_skus() if catalog.sku(n).total_gpu_memory_gib >= need
+                          and catalog.sku(n).cuda),
                          key=lambda n: (catalog.sku(n).total_gpu_memory_gib, n))  # smallest first
         nodes = f"{count} x " if count > 1 else ""
         out.add(doc, "$.spec.placement.instanceType",
@@ -468,19 +472,18 @@ def _check_adapter_reference(doc: Document, path: str, ref: dict[str, Any], work
         out.add(doc, f"{path}.tuningJob", "a tuning job cannot continue from itself", "name an earlier job")
     elif target is None or target.kind != TUNING_KIND:
         out.add(doc, f"{path}.tuningJob", f"no TuningJob named {name!r} in this environment",
-                "tuning jobs here: " + (", ".join(tuning) or "none"))
+                schemas.did_you_mean(name, tuning, "tuning jobs here") if tuning else "tuning jobs here: none")
     elif "image" not in target.spec["output"]:
         out.add(doc, f"{path}.tuningJob", f"TuningJob {name!r} writes its adapter to a volume, not an image",
                 "reference an image instead, or give that job an image output")
 
 
-def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload], out: _Collector) -> None:
+def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload], registry: str,
+                     out: _Collector) -> None:
     spec = w.spec
     if catalog.preset(spec["preset"]) is None:
-        close = difflib.get_close_matches(spec["preset"], catalog.supported_presets(), n=3, cutoff=0.6)
-        out.add(doc, "$.spec.preset", f"{spec['preset']!r} is not a KAITO preset",
-                (f"did you mean {' or '.join(close)}? " if close else "")
-                + "KAITO's presets are listed in infra/data/kaito/supported_models.yaml")
+        out.add(doc, "$.spec.preset", f"{schemas.show(spec['preset'])} is not a KAITO preset",
+                schemas.did_you_mean(spec["preset"], catalog.supported_presets(), "KAITO's presets"))
     adapters = spec["adapters"]
     if len(adapters) > MAX_ADAPTERS:
         out.add(doc, "$.spec.adapters", f"{len(adapters)} adapters, KAITO allows at most {MAX_ADAPTERS}",
@@ -498,16 +501,16 @@ def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload],
                     "give each adapter its own name")
         elif name:
             names[name] = i
+    kaito_rules.check_inference(w, registry, lambda path, message, hint="": out.add(doc, path, message, hint))
     if _check_instance_type(doc, "$.spec.placement.instanceType", spec["placement"]["instanceType"], out):
-        _check_fit(doc, spec["placement"], catalog.serving_memory_gib(spec["preset"]),
-                   f"serving {spec['preset']} (its bf16 weights)", "use more nodes or one of: ", out)
+        _check_fit(doc, {"instanceType": spec["placement"]["instanceType"]}, catalog.serving_memory_gib(spec["preset"]),
+                   f"serving {spec['preset']} (its bf16 weights) on one node", "use one of: ", out)
 
 
 def gpus_held(w: Workload) -> int:
     """GPUs a workload holds while it runs: the quota unit."""
     sku = catalog.sku(w.spec["placement"]["instanceType"])
-    count = w.spec["placement"].get("count", 1)
-    return (sku.gpus if sku else 0) * count
+    return (sku.gpus if sku else 0) * w.spec.get("replicas", 1)
 
 
 def _check_quotas(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector,

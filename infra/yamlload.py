@@ -71,11 +71,12 @@ def _parent(json_path: str) -> str:
 
 
 def child_path(parent: str, key: str | int) -> str:
+    """The JSON path of a child, written exactly as jsonschema writes `json_path`, so schema errors find their line."""
     if isinstance(key, int):
         return f"{parent}[{key}]"
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key):
+    if re.fullmatch(r"[a-zA-Z][a-zA-Z0-9_]*", key):
         return f"{parent}.{key}"
-    return f"{parent}[{key!r}]"
+    return f"{parent}['" + key.replace("\\", "\\\\").replace("'", "\\'") + "']"
 
 
 def load_file(path: Path, display: str | None = None) -> tuple[Document, list[Diagnostic]]:

@@ -54,8 +54,8 @@ metadata:
   team: {team}
 spec:
   preset: {preset}
-  placement:
-    count: 1
+  runtime: vllm  # each adapter is its own model, chosen per request by name; transformers merges them
+  replicas: 1
 """
 
 

@@ -178,7 +178,7 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
             "podFailurePolicy": {"rules": [
                 {"action": "FailJob", "onExitCodes": {"containerName": "trainer", "operator": "In",
                                                       "values": [TRAINER_CONFIG_ERROR_EXIT]}},
-                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
             ]},
             "template": {
                 "metadata": {"labels": pod_labels},

@@ -10,7 +10,12 @@ from typing import Any
 
 from infra.model import Environment, Workload
 
-WORKSPACE_API = "kaito.sh/v1beta1"
+WORKSPACE_API = "kaito.sh/v1beta1"  # Workspace and InferenceSet alike
+RUNTIME_ANNOTATION = "kaito.sh/runtime"  # KAITO's AnnotationWorkspaceRuntime: "vllm" (default) or "transformers"
+# The read-only pull secret (kubernetes.io/dockerconfigjson, a registry token scoped to content/read) that
+# every team namespace holds: KAITO pulls adapter and data images with it, never with the kubelet identity.
+# Separate from the push secret (`pushSecret` in _defaults.yaml), so a serving pod can never overwrite an image.
+PULL_SECRET = "acr-adapter-pull"
 PART_OF = "kaito-gitops"
 TEAM_LABEL = "kaito-gitops.dev/team"
 ENV_LABEL = "kaito-gitops.dev/environment"
@@ -40,6 +45,22 @@ def meta(env: Environment, w: Workload, name: str, component: str) -> dict[str, 
 def adapter_image(env: Environment, job: Workload) -> str:
     image = job.spec["output"]["image"]
     return f"{env.defaults['registry']}/{image['repository']}:{image['tag']}"
+
+
+def pull_secrets(registry: str, image: str, explicit: list[str] | None = None) -> list[str]:
+    """imagePullSecrets for pulling `image`: the spec's own, else the read secret for images in `registry`."""
+    if explicit:
+        return list(explicit)
+    return [PULL_SECRET] if image.startswith(registry + "/") else []
+
+
+def tuning_input_name(w: Workload) -> str:
+    return f"{w.name}-data"
+
+
+def selector(w: Workload) -> dict[str, Any]:
+    """The label selector of the nodes KAITO provisions for the workload (immutable once admitted)."""
+    return {"matchLabels": {"apps": w.name}}
 
 
 def config_map_name(w: Workload) -> str:
