@@ -23,7 +23,7 @@ from typing import Any
 
 from infra import pricing
 from infra.diagnostics import escape
-from infra.diff import RefError
+from infra.diff import RefError, check_ref
 from infra.model import INFERENCE_KIND, TUNING_KIND, Environment, Workload
 from infra.render.names import COMPONENT_LABEL, TEAM_LABEL
 from infra.specs import gpus_held
@@ -70,13 +70,25 @@ def affected_environments(changed: list[str], known: list[str]) -> list[str]:
 
 def changed_files(base: str, repo: Path) -> list[str]:
     """Files changed on this branch since it left `base` (what the pull request shows)."""
-    out = subprocess.run(["git", "-C", str(repo), "diff", "--name-only", f"{base}...HEAD"],
-                         capture_output=True, text=True)
+    check_ref(base)
+    # -z: names exactly as they are (no quoting, no splitting at spaces or newlines), NUL-separated
+    out = subprocess.run(["git", "-C", str(repo), "diff", "--name-only", "-z", f"{base}...HEAD", "--"],
+                         capture_output=True)
     if out.returncode != 0:
-        raise RefError(f"cannot diff against {base!r}: {out.stderr.strip() or 'unknown ref'}")
-    uncommitted = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=all"],
-                                 capture_output=True, text=True).stdout
-    return sorted(set(out.stdout.split()) | {line[3:].split(" -> ")[-1] for line in uncommitted.splitlines()})
+        problem = out.stderr.decode("utf-8", "replace").strip() or "unknown ref"
+        raise RefError(f"cannot diff against {base!r}: {problem}")
+    status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "-z", "--untracked-files=all"],
+                            capture_output=True).stdout.decode("utf-8", "surrogateescape").split("\0")
+    uncommitted, renamed_from = set(), False
+    for entry in status:  # "XY path", and after a rename or copy one more entry: the old path (touched too)
+        if renamed_from:
+            uncommitted.add(entry)
+            renamed_from = False
+        elif entry:
+            uncommitted.add(entry[3:])
+            renamed_from = entry[0] in "RC"
+    committed = out.stdout.decode("utf-8", "surrogateescape").split("\0")
+    return sorted({p for p in committed if p} | uncommitted)
 
 
 # --- what changes in one environment -------------------------------------------------------------------
@@ -133,22 +145,23 @@ def workload_changes(env: Environment, old: list[dict], new: list[dict], changes
 def review_environment(name: str, base: str, repo: Path | None = None, root: Path | None = None) -> EnvReview:
     """Validate `name`, render it and diff it against `base` (rendered at that ref with the current code)."""
     from infra.diagnostics import SpecError
-    from infra.diff import diff_objects, render_at_ref
+    from infra.diff import diff_objects, environment_at_ref
     from infra.render import render_environment
     from infra.specs import REPO_ROOT, WORKLOADS_DIR, load_environment
 
     review = EnvReview(name, base)
-    try:
-        review.env = load_environment(name, root or WORKLOADS_DIR)
-    except SpecError as error:
-        review.problems = [str(d) for d in sorted(set(error.diagnostics))]
-        return review
-    try:
-        old = render_at_ref(name, base, repo or REPO_ROOT)
+    try:  # the base first, so a quota breach is reported on what the change adds or alters
+        base_env = environment_at_ref(name, base, repo or REPO_ROOT)
     except SpecError as error:
         review.base_note = (f"The specs at {md_code(base)} do not validate ({len(error.diagnostics)} problem(s)); "
                             "everything is shown as added.")
-        old = []
+        base_env = None
+    try:
+        review.env = load_environment(name, root or WORKLOADS_DIR, base=base_env)
+    except SpecError as error:
+        review.problems = [str(d) for d in sorted(set(error.diagnostics))]
+        return review
+    old = render_environment(base_env) if base_env is not None else []
     new = render_environment(review.env)
     review.changes = diff_objects(old, new)
     review.workloads = workload_changes(review.env, old, new, review.changes)
