@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from infra import catalog, pricing
 from infra.config import NAMESPACE, StackConfig, from_values
@@ -102,11 +101,25 @@ class Plan:
 def stack_values(env: str, root: Path | None = None) -> dict[str, Any]:
     """The stack file's values for our namespace, keys without the prefix."""
     root = specs.REPO_ROOT if root is None else root
+    from infra.config import ConfigError
+    from infra.yamlload import load_file
+
     path = root / f"Pulumi.{env}.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:  # the spec loader's strictness: duplicate keys, aliases, size and depth bounds, no Python tags
+        doc, problems = load_file(path, path.name)
+    except OSError as error:
+        raise ConfigError([f"cannot read the file ({error.strerror or error})"]) from None
+    if problems and doc.data is None and problems[0].message == "file is empty":
+        return {}
+    if problems:
+        raise ConfigError([f"line {d.line}: {d.json_path}: {d.message}" + (f" (hint: {d.hint})" if d.hint else "")
+                           for d in problems])
+    config = doc.data.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError([f"line {doc.line('$.config')}: config: must be a mapping of `{NAMESPACE}:<key>: value`"])
     out = {}
-    for key, value in (data.get("config") or {}).items():
-        if key.startswith(f"{NAMESPACE}:"):
+    for key, value in config.items():
+        if isinstance(key, str) and key.startswith(f"{NAMESPACE}:"):
             out[key.split(":", 1)[1]] = value
     return out
 

@@ -236,7 +236,7 @@ def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bo
     if data.get("apiVersion") != API_VERSION:
         found = f"not {data['apiVersion']!r}" if "apiVersion" in data else "missing"
         out.add(doc, "$.apiVersion", f"apiVersion must be {API_VERSION!r}, {found}", "set apiVersion: " + API_VERSION)
-    if kind not in SCHEMA_FILES or (kind == DEFAULTS_KIND) != (doc.path.endswith(DEFAULTS_FILE)):
+    if not isinstance(kind, str) or kind not in SCHEMA_FILES or (kind == DEFAULTS_KIND) != doc.path.endswith(DEFAULTS_FILE):
         allowed = DEFAULTS_KIND if doc.path.endswith(DEFAULTS_FILE) else f"{TUNING_KIND} or {INFERENCE_KIND}"
         out.add(doc, "$.kind", f"unknown kind {schemas.show(data.get('kind'))}",
                 schemas.did_you_mean(str(data.get("kind")), allowed.split(" or "), "use"))

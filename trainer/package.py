@@ -25,7 +25,7 @@ import gzip
 import hashlib
 import io
 import json
-import shutil
+import os
 import tarfile
 from pathlib import Path
 
@@ -118,6 +118,13 @@ def _annotations(adapter_dir: Path, config: Path | None, data: Path | None, give
     return out
 
 
+def _write(path: Path, data: bytes) -> None:
+    """Create or replace a plain file, never writing through a link (O_NOFOLLOW)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
 def parse_annotations(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
@@ -131,6 +138,7 @@ def parse_annotations(pairs: list[str]) -> dict[str, str]:
 def package_adapter(adapter_dir: Path, out_dir: Path, config: Path | None = None, data: Path | None = None,
                     annotations: dict[str, str] | None = None) -> dict:
     """Write the adapter image's build context to out_dir; return the layer and config digests and the annotations."""
+
     missing = [name for name in ADAPTER_FILES if not (adapter_dir / name).is_file()]
     if missing:
         raise ConfigError([f"--adapter {adapter_dir}: missing {', '.join(missing)}; point it at "
@@ -143,22 +151,22 @@ def package_adapter(adapter_dir: Path, out_dir: Path, config: Path | None = None
     manifest_annotations = _annotations(adapter_dir, config, data, annotations or {})
     data_dir = out_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MARKER).write_text("written by python -m trainer package; it rewrites only the files it wrote\n")
+    _write(out_dir / MARKER, b"written by python -m trainer package; it rewrites only the files it wrote\n")
     for name in ADAPTER_FILES:
-        shutil.copyfile(adapter_dir / name, data_dir / name)
-    (out_dir / "Dockerfile").write_text("FROM scratch\nCOPY data /data\n")
+        _write(data_dir / name, (adapter_dir / name).read_bytes())
+    _write(out_dir / "Dockerfile", b"FROM scratch\nCOPY data /data\n")
 
     tar = _layer(data_dir)
     layer = gzip.compress(tar, mtime=0)
-    (out_dir / "layer.tar.gz").write_bytes(layer)
+    _write(out_dir / "layer.tar.gz", layer)
     config_doc = {
         "architecture": "amd64", "os": "linux", "config": {},
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{hashlib.sha256(tar).hexdigest()}"]},
     }
     config_bytes = json.dumps(config_doc, sort_keys=True, separators=(",", ":")).encode()
-    (out_dir / "config.json").write_bytes(config_bytes)
-    (out_dir / "annotations.json").write_text(json.dumps({"$manifest": manifest_annotations}, indent=2,
-                                                         sort_keys=True) + "\n")
+    _write(out_dir / "config.json", config_bytes)
+    _write(out_dir / "annotations.json", (json.dumps({"$manifest": manifest_annotations}, indent=2,
+                                                     sort_keys=True) + "\n").encode())
     return {"layer": f"sha256:{hashlib.sha256(layer).hexdigest()}",
             "config": f"sha256:{hashlib.sha256(config_bytes).hexdigest()}",
             "annotations": manifest_annotations}
