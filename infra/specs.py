@@ -142,9 +142,8 @@ def _load_defaults(env_dir: Path, out: _Collector) -> dict[str, Any]:
 def _check_kaito(doc: Document, defaults: dict[str, Any], out: _Collector) -> None:
     version = defaults["kaito"]["version"].removeprefix("v")
     if ".".join(version.split(".")[:2]) not in KAITO_SUPPORTED_MINORS:
-        out.add(doc, "$.kaito.version",
-                f"the manifests are written for KAITO {KAITO_TARGET} ({', '.join(m + '.x' for m in KAITO_SUPPORTED_MINORS)}), "
-                f"not {version}",
+        minors = ", ".join(m + ".x" for m in KAITO_SUPPORTED_MINORS)
+        out.add(doc, "$.kaito.version", f"the manifests are written for KAITO {KAITO_TARGET} ({minors}), not {version}",
                 "run KAITO 0.12 on the cluster (the AKS add-on may ship an older one; see docs/rendering.md, "
                 "'KAITO version') and set kaito.version to what it runs")
     if defaults["kaito"]["nodeProvisioning"] == "byo" and not defaults.get("nodePool"):

@@ -56,7 +56,8 @@ def _kaito_revision_input(workspace: dict) -> tuple:
     ("epochs: 1", "epochs: 3", "+        num_train_epochs: 3"),
     ("seed: 42", "seed: 7", "+        seed: 7"),
 ])
-def test_a_hyperparameter_change_renames_the_configmap_and_changes_the_workspace_kaito_hashes(repo, old, new, diff_line):
+def test_a_hyperparameter_change_renames_the_configmap_and_changes_the_workspace_kaito_hashes(repo, old, new,
+                                                                                              diff_line):
     before = {o["metadata"]["name"]: o for o in render_at_ref("dev", "HEAD", repo) if o["kind"] == "Workspace"}
     changes = _changes(repo, "phi3-dolly-qlora.yaml", old, new)
     assert [(c.action, c.id[1]) for c in changes] == [("added", "ConfigMap"), ("removed", "ConfigMap"),

@@ -47,7 +47,8 @@ def test_training_configmaps_are_named_by_their_content_and_applied_first_by_arg
             continue
         name = config_map_name(w)
         (config_map,) = [o for o in render_environment(env) if o["metadata"]["name"] == name]
-        assert name.startswith(f"{w.name}-training-config-") and len(name) == len(w.name) + len("-training-config-") + 10
+        prefix = f"{w.name}-training-config-"
+        assert name.startswith(prefix) and len(name) == len(prefix) + 10
         assert config_map["metadata"]["annotations"] == {SYNC_WAVE: "-1"}
 
 
