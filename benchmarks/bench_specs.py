@@ -39,6 +39,7 @@ kind: InferenceDeployment
 metadata: {{name: serve-{i}, team: {team}}}
 spec:
   preset: phi-3-mini-128k-instruct
+  runtime: transformers
   adapters:
     - {{tuningJob: job-{i - 1}, strength: 0.7}}
     - {{name: extra, image: kaitogitopsdev.azurecr.io/adapters/extra:v1}}

@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 DATA = resources.files("infra") / "data"
-CRD_FILE = DATA / "kaito" / "kaito.sh_workspaces.yaml"
+# KAITO's CRDs, vendored unchanged (data/kaito/SOURCE.md), by the kind they define.
+CRD_FILES = {"Workspace": "kaito.sh_workspaces.yaml", "InferenceSet": "kaito.sh_inferencesets.yaml"}
 
 
 def _load(*parts: str) -> Any:
@@ -31,10 +32,10 @@ class Sku:
     gpus: int
     gpu_memory_gib: int = 0
     gpu: str = ""
+    cuda: float = 0.0  # KAITO's CUDA compute capability for the size; 0: not an NVIDIA GPU
     vcpus: int = 0
     memory_gib: int = 0
     ephemeral_os_disk: bool = False
-    gpu_fraction: float = 1.0
 
     @property
     def total_gpu_memory_gib(self) -> float:
@@ -48,6 +49,7 @@ class Preset:
     tuning: bool
     params_b: float | None = None
     disk: str | None = None
+    download_auth: bool = False  # KAITO downloads it from Hugging Face with a token (presetOptions.modelAccessSecret)
 
 
 @cache
@@ -60,6 +62,7 @@ def sku(name: str) -> Sku | None:
 
 
 def gpu_skus() -> list[str]:
+    """The GPU sizes KAITO can run on Azure (data/skus.yaml mirrors KAITO's SKU table)."""
     return sorted(name for name, s in skus().items() if s.gpus)
 
 
@@ -71,10 +74,11 @@ def _tuning_table() -> dict[str, Any]:
 @cache
 def presets() -> dict[str, Preset]:
     tuning = _tuning_table()["presets"]
+    accepted = set(_tuning_table()["kaito_preset_names"])
     out = {}
     for model in _load("kaito", "supported_models.yaml")["models"]:
         name = model["name"]
-        if name == "base":  # KAITO's runtime image, not a model
+        if name not in accepted:  # "base" (KAITO's runtime image), falcon-*, the deprecated phi-2
             continue
         extra = tuning.get(name, {})
         out[name] = Preset(
@@ -83,6 +87,7 @@ def presets() -> dict[str, Preset]:
             tuning=bool(extra.get("tuning", False)),
             params_b=extra.get("params_b"),
             disk=extra.get("disk"),
+            download_auth=bool(model.get("downloadAuthRequired", False)),
         )
     return out
 
@@ -94,6 +99,11 @@ def preset(name: str) -> Preset | None:
 def supported_presets() -> list[str]:
     """Every preset KAITO can serve, sorted."""
     return sorted(presets())
+
+
+def transformers_presets() -> list[str]:
+    """Presets KAITO can serve with the transformers runtime (see data/presets.yaml)."""
+    return sorted(_tuning_table()["transformers_inference"])
 
 
 def tuning_presets() -> list[str]:
@@ -119,9 +129,8 @@ def serving_memory_gib(preset_name: str) -> float | None:
 
 
 @cache
-def workspace_crd_schema(version: str = "v1beta1") -> dict[str, Any]:
-    crd = yaml.safe_load(CRD_FILE.read_text(encoding="utf-8"))
-    for v in crd["spec"]["versions"]:
-        if v["name"] == version:
-            return v["schema"]["openAPIV3Schema"]
-    raise KeyError(f"the vendored KAITO CRD has no version {version}")
+def crd_schema(kind: str, version: str) -> dict[str, Any] | None:
+    """The openAPIV3Schema KAITO's CRD gives `kind` at `version`; None if KAITO serves no such version."""
+    crd = _load("kaito", CRD_FILES[kind])
+    return next((v["schema"]["openAPIV3Schema"] for v in crd["spec"]["versions"]
+                 if v["name"] == version and v.get("served")), None)

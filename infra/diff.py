@@ -6,8 +6,10 @@ the spec change alone. Used by `kaito-gitops diff` and the pull-request plan.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import io
+import os
 import subprocess
 import tarfile
 import tempfile
@@ -17,7 +19,9 @@ from typing import Any
 
 from infra.lifecycle import replaced_fields
 from infra.render import render_environment, to_yaml
-from infra.specs import REPO_ROOT, load_environment
+from infra import specs
+from infra.model import Environment
+from infra.specs import load_environment
 
 ObjectId = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
 
@@ -65,8 +69,25 @@ def diff_objects(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[C
     return changes
 
 
-def render_at_ref(env: str, ref: str, repo: Path = REPO_ROOT) -> list[dict[str, Any]]:
+def check_ref(ref: str) -> None:
+    """A ref is never read as a git option (`--output=...`), nor holds what no git ref can."""
+    if not ref or ref.startswith("-") or any(c in ref for c in "\0\n\r") or len(ref) > 256:
+        raise RefError(f"not a git ref: {ref!r}")
+
+
+def render_at_ref(env: str, ref: str, repo: Path | None = None) -> list[dict[str, Any]]:
     """Render `workloads/<env>` as it was at git `ref` (an env that did not exist renders nothing)."""
+    base = environment_at_ref(env, ref, repo)
+    return render_environment(base) if base is not None else []
+
+
+def environment_at_ref(env: str, ref: str, repo: Path | None = None) -> Environment | None:
+    """`workloads/<env>` as it was at git `ref`, validated with the current code; None if it did not exist.
+
+    Raises RefError for an unknown ref, SpecError if the specs there do not validate.
+    """
+    repo = specs.REPO_ROOT if repo is None else repo
+    check_ref(ref)
     try:
         subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
                        check=True, capture_output=True)
@@ -75,18 +96,28 @@ def render_at_ref(env: str, ref: str, repo: Path = REPO_ROOT) -> list[dict[str, 
     archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", ref, "--", "workloads"],
                              capture_output=True)
     if archive.returncode != 0:  # no workloads/ at that ref
-        return []
+        return None
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(tmp, filter="data")
+            tar.extractall(tmp, filter=_links_inert)
         root = Path(tmp) / "workloads"
-        if not (root / env).is_dir():
-            return []
-        return render_environment(load_environment(env, root))
+        if not os.path.lexists(root / env) and not root.is_symlink():
+            return None
+        return load_environment(env, root)
 
 
-def default_base(repo: Path = REPO_ROOT) -> str:
+def _links_inert(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """Links at the base stay links, so load_environment refuses them as it does in the working tree,
+    but point nowhere: extracting never writes or reads outside the temporary folder."""
+    if member.issym() or member.islnk():
+        member = copy.copy(member)
+        member.type, member.linkname = tarfile.SYMTYPE, "link-not-followed-by-kaito-gitops"
+    return tarfile.data_filter(member, dest)
+
+
+def default_base(repo: Path | None = None) -> str:
     """origin/main when the clone has it (pull requests), else HEAD (local work)."""
+    repo = specs.REPO_ROOT if repo is None else repo
     found = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", "origin/main"],
                            capture_output=True)
     return "origin/main" if found.returncode == 0 else "HEAD"

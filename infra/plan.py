@@ -19,8 +19,8 @@ import yaml
 from infra import catalog, pricing
 from infra.config import NAMESPACE, StackConfig, from_values
 from infra.model import Environment
+from infra import specs
 from infra.render.names import KAITO_COMMIT, KAITO_TARGET
-from infra.specs import REPO_ROOT
 
 PROJECT = "kaito-gitops"
 FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -90,8 +90,9 @@ class Plan:
                    else f"bring-your-own, Workspaces run on pool {self.environment.defaults['nodePool']}"))
 
 
-def stack_values(env: str, root: Path = REPO_ROOT) -> dict[str, Any]:
+def stack_values(env: str, root: Path | None = None) -> dict[str, Any]:
     """The stack file's values for our namespace, keys without the prefix."""
+    root = specs.REPO_ROOT if root is None else root
     path = root / f"Pulumi.{env}.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     out = {}
@@ -101,11 +102,12 @@ def stack_values(env: str, root: Path = REPO_ROOT) -> dict[str, Any]:
     return out
 
 
-def stacks(root: Path = REPO_ROOT) -> list[str]:
+def stacks(root: Path | None = None) -> list[str]:
+    root = specs.REPO_ROOT if root is None else root
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
-def load_stack_config(env: str, root: Path = REPO_ROOT) -> StackConfig:
+def load_stack_config(env: str, root: Path | None = None) -> StackConfig:
     return from_values(env, stack_values(env, root))
 
 
@@ -172,15 +174,16 @@ def run_program(cfg: StackConfig, env: Environment) -> Plan:
     return Plan(env=cfg.stack, config=cfg, environment=env, resources=recorded, objects=render_environment(env))
 
 
-def build_plan(env_name: str, root: Path = REPO_ROOT) -> Plan:
+def build_plan(env_name: str, root: Path | None = None, base: Environment | None = None) -> Plan:
     """The plan for a stack: its config from Pulumi.<env>.yaml, its workloads from workloads/<env>/.
 
     Raises infra.config.ConfigError or infra.diagnostics.SpecError with every problem found.
     """
     from infra.specs import load_environment
 
+    root = specs.REPO_ROOT if root is None else root
     cfg = load_stack_config(env_name, root)
-    return run_program(cfg, load_environment(env_name, root / "workloads"))
+    return run_program(cfg, load_environment(env_name, root / "workloads", base=base))
 
 
 # --- formatting -------------------------------------------------------------

@@ -94,7 +94,7 @@ def tokens_per_second(preset_name: str, method: str, instance_type: str) -> floa
         return None
     per_gpu = (model["peak_tflops"][sku.gpu] * 1e12 * model["utilization"][method]
                / (model["flops_per_token_per_param"] * preset.params_b * 1e9))
-    return per_gpu * sku.gpus * sku.gpu_fraction
+    return per_gpu * sku.gpus
 
 
 def estimate_tuning(w: Workload, region: str | None) -> TuningEstimate:
@@ -119,7 +119,7 @@ def estimate_tuning(w: Workload, region: str | None) -> TuningEstimate:
 def estimate_inference(w: Workload, region: str | None) -> InferenceEstimate:
     instance = w.spec["placement"]["instanceType"]
     sku = catalog.sku(instance)
-    count = int(w.spec["placement"].get("count", 1))
+    count = int(w.spec.get("replicas", 1))
     return InferenceEstimate(w.name, instance, count, (sku.gpus if sku else 0) * count, vm_price(instance, region))
 
 
@@ -162,14 +162,15 @@ def gpu_nodes(env: Environment, pools: list, region: str | None) -> list[GpuNode
     for w in env.workloads:
         if w.retired or (w.kind == TUNING_KIND and w.spec["engine"] == "bundled"):
             continue
-        count = int(w.spec["placement"].get("count", 1))
+        count = int(w.spec.get("replicas", 1))  # one node per replica (a tuning job: 1)
         if byo:
             held_on_pool[env.defaults["nodePool"]] = held_on_pool.get(env.defaults["nodePool"], 0) + count
             continue
         instance = w.spec["placement"]["instanceType"]
         billing = ("from deploy until the spec is retired (KAITO keeps the node after the job ends)"
                    if w.kind == TUNING_KIND else "while deployed")
-        workspaces.append(GpuNodes(f"Workspace {w.namespace}/{w.name}", instance, str(count), billing, count, False,
+        kind = "InferenceSet" if count > 1 else "Workspace"  # KAITO makes an InferenceSet's Workspaces
+        workspaces.append(GpuNodes(f"{kind} {w.namespace}/{w.name}", instance, str(count), billing, count, False,
                             vm_price(instance, region)))
     out: list[GpuNodes] = []
     for pool in pools:

@@ -7,21 +7,18 @@ collected before anything is reported.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
 import os
 import posixpath
 import re
+import stat
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from jsonschema import Draft202012Validator
 
-from infra import catalog
-from infra.credentials import CREDENTIAL
+from infra import catalog, kaito_rules, schemas, urls
+from trainer.credentials import CREDENTIAL, SIGNED_URL
 from infra.diagnostics import Diagnostic, SpecError
 from infra.model import (
     API_VERSION,
@@ -31,12 +28,14 @@ from infra.model import (
     Environment,
     Workload,
 )
+from infra.render.bundled import MOUNTS
 from infra.render.names import KAITO_SUPPORTED_MINORS, KAITO_TARGET
+from infra.render.tuning import CONTINUE_DIR
+from infra.schemas import SCHEMAS_DIR
 from infra.yamlload import Document, child_path, load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS_DIR = REPO_ROOT / "workloads"
-SCHEMAS_DIR = REPO_ROOT / "schemas"
 DEFAULTS_FILE = "_defaults.yaml"
 SCHEMA_FILES = {
     TUNING_KIND: "tuning-job.schema.json",
@@ -44,13 +43,15 @@ SCHEMA_FILES = {
     DEFAULTS_KIND: "environment-defaults.schema.json",
 }
 MAX_ADAPTERS = 10
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # fullmatch only: $ would take "name\n"
+WORKLOAD_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")  # a Service (DNS-1035 label) takes the name
+# Mounts of the tuning pod besides outputDir: the bundled engine's Job, and KAITO's tuning Job, which mounts
+# /mnt/config, /mnt/data (KAITO pkg/utils/common_preset.go) and /mnt/output (pkg/workspace/tuning/preset_tuning.go).
+OTHER_MOUNTS = {MOUNTS["config"]: "the training config", MOUNTS["data"]: "the training data",
+                CONTINUE_DIR: "the adapter to continue from", MOUNTS["output"]: "the output volume"}
+MAX_WORKLOAD_NAME = 52  # a StatefulSet's pods get the label <name>-<10-character hash>, at most 63 characters
 SECRET_KEYS = re.compile(r"(password|passwd|pwd|token|clientsecret|connectionstring"
                          r"|(api|access|account|storage|private|secret|ssh|sas)[-_]?key)$", re.I)
-UNSAFE_HOST_SUFFIXES = (".local", ".internal", ".localhost", ".localdomain")
-UNSAFE_HOSTS = {"localhost", "metadata"}
-# Hosts an HTTP client may read as an IPv4 address although ipaddress does not: 2852039166, 0xa9fea9fe, 0251.0.0.1
-NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$")
 
 
 @dataclass
@@ -63,12 +64,6 @@ class _Collector:
         self.problems.append(Diagnostic(doc.path, doc.line(json_path), json_path, message, hint))
 
 
-@cache
-def _validator(kind: str) -> Draft202012Validator:
-    schema = json.loads((SCHEMAS_DIR / SCHEMA_FILES[kind]).read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
 def display_path(path: Path) -> str:
     """Paths relative to the working directory when possible: shorter, and clickable in editors."""
     try:
@@ -77,23 +72,76 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def environments(root: Path = WORKLOADS_DIR) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+def environments(root: Path | None = None) -> list[str]:
+    root = WORKLOADS_DIR if root is None else root
+    try:
+        return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    except OSError:  # no workloads/ folder, or an unreadable one: no environments
+        return []
 
 
 def workload_files(env_dir: Path) -> list[Path]:
-    files = [p for p in env_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
-    return sorted(p for p in files if not p.name.startswith("_"))
+    """The environment's spec files: plain files only, links never followed (`_unreadable_entries` reports them)."""
+    files = []
+    for folder, dirs, names in os.walk(env_dir):
+        dirs[:] = sorted(d for d in dirs if not Path(folder, d).is_symlink())
+        for name in names:
+            path = Path(folder, name)
+            if path.suffix in (".yaml", ".yml") and not name.startswith("_") and _regular(path):
+                files.append(path)
+    return sorted(files)
 
 
-def load_environment(env: str, root: Path = WORKLOADS_DIR) -> Environment:
-    """The validated environment, or SpecError with every problem found."""
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+LINK_REFUSED = "a symbolic link, which kaito-gitops does not follow"
+LINK_HINT = "replace the link with the file or folder itself: specs must be plain files in the repository"
+
+
+def _unreadable_entries(env_dir: Path) -> list[Diagnostic]:
+    """One policy for every command: anything under workloads/ that is a link, or not a plain file or folder,
+    is refused rather than followed, so what is validated is exactly what git holds."""
+    problems: list[Diagnostic] = []
+
+    def refuse(path: Path, message: str, hint: str) -> None:
+        problems.append(Diagnostic(display_path(path), 1, "$", message, hint))
+
+    def folder_error(error: OSError) -> None:
+        refuse(Path(error.filename or env_dir), f"cannot read this folder ({error.strerror or error})",
+               "make it readable, or remove it")
+
+    for folder, dirs, names in os.walk(env_dir, onerror=folder_error):
+        for name in sorted(dirs + names):
+            path = Path(folder, name)
+            if path.is_symlink():
+                refuse(path, LINK_REFUSED, LINK_HINT)
+            elif name in names and (name.endswith((".yaml", ".yml"))) and not _regular(path):
+                refuse(path, "not a plain file (a device, pipe or socket)", "replace it with a plain YAML file")
+    return problems
+
+
+def load_environment(env: str, root: Path | None = None, base: Environment | None = None) -> Environment:
+    """The validated environment, or SpecError with every problem found.
+
+    `base`: the environment at the ref a change is compared with (a pull request's target); a quota breach
+    is then reported on the workloads the change adds or alters, not on whichever sorts last.
+    """
+    root = WORKLOADS_DIR if root is None else root
     env_dir = root / env
+    for path in (root, env_dir):
+        if path.is_symlink():
+            raise SpecError([Diagnostic(display_path(path), 1, "$", LINK_REFUSED, LINK_HINT)])
     if not env_dir.is_dir():
         known = ", ".join(environments(root)) if root.is_dir() else "none"
         raise SpecError([Diagnostic(display_path(env_dir), 1, "$", f"no environment {env!r}",
                                     f"environments: {known}")])
     out = _Collector()
+    out.problems += _unreadable_entries(env_dir)
     defaults = _load_defaults(env_dir, out)
     docs: list[tuple[Path, Document]] = []
     for path in workload_files(env_dir):
@@ -102,7 +150,7 @@ def load_environment(env: str, root: Path = WORKLOADS_DIR) -> Environment:
             docs.append((path, doc))
     pairs = [(_workload(env_dir, path, doc, defaults, out), doc) for path, doc in docs] if defaults else []
     if defaults:
-        _check_environment(pairs, defaults, out)
+        _check_environment(pairs, defaults, out, _settled(pairs, base))
     workloads = [w for w, _ in pairs]
     if out.problems:
         raise SpecError(sorted(set(out.problems)))
@@ -111,15 +159,26 @@ def load_environment(env: str, root: Path = WORKLOADS_DIR) -> Environment:
 
 def _read(path: Path, out: _Collector) -> Document:
     """Load one file; secrets are looked for before any schema check, so a broken file still reports them."""
-    doc, problems = load_file(path, display_path(path))
+    try:
+        doc, problems = load_file(path, display_path(path))
+    except OSError as error:
+        out.problems.append(Diagnostic(display_path(path), 1, "$", f"cannot read this file ({error.strerror or error})",
+                                       "make it a readable plain file"))
+        return Document(display_path(path))
     out.problems += problems
     if doc.data is not None:
         _check_secrets(doc, doc.data, "$", out)
+    for line, comment in doc.comments:
+        if CREDENTIAL.search(comment) or SIGNED_URL.search(comment):
+            out.problems.append(Diagnostic(doc.path, line, "$", "a comment holds a credential (token, key or signed URL)",
+                                           "remove it and rotate it: git history keeps every version of the file"))
     return doc
 
 
 def _load_defaults(env_dir: Path, out: _Collector) -> dict[str, Any]:
     path = env_dir / DEFAULTS_FILE
+    if path.is_symlink() or (path.exists() and not _regular(path)):
+        return {}  # refused by _unreadable_entries
     if not path.is_file():
         out.problems.append(Diagnostic(display_path(path), 1, "$", "the environment has no defaults file",
                                        f"create {DEFAULTS_FILE} with kind: {DEFAULTS_KIND}"))
@@ -131,6 +190,7 @@ def _load_defaults(env_dir: Path, out: _Collector) -> dict[str, Any]:
     data.setdefault("namespace", "{team}")
     data["kaito"] = {"version": KAITO_TARGET, "nodeProvisioning": "auto", **data.get("kaito", {})}
     _check_kaito(doc, data, out)
+    _check_namespaces(doc, data, out)
     _check_instance_type(doc, "$.instanceType", data["instanceType"], out)
     for team, quota in data["teams"].items():
         for i, name in enumerate(quota.get("allowedInstanceTypes", [])):
@@ -151,6 +211,18 @@ def _check_kaito(doc: Document, defaults: dict[str, Any], out: _Collector) -> No
                 "set nodePool to a pool of this stack")
 
 
+def _check_namespaces(doc: Document, defaults: dict[str, Any], out: _Collector) -> None:
+    """The namespace template gives a valid namespace (a DNS-1123 label of at most 63 characters) for every team."""
+    template = defaults["namespace"]
+    for team in defaults["teams"]:
+        namespace = template.replace("{team}", team)
+        if len(namespace) > 63 or not DNS_LABEL.fullmatch(namespace):
+            why = f"{len(namespace)} characters, over 63" if len(namespace) > 63 else "not a DNS-1123 label"
+            out.add(doc, "$.namespace", f"namespace template {template!r} gives {namespace!r} for team "
+                    f"{team!r}: {why}", "shorten the template or the team name; the result must start and end with "
+                    "a letter or digit")
+
+
 def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bool:
     """Schema errors (and YAML 1.1 ambiguities) for one document; True if it is usable."""
     data = doc.data
@@ -163,44 +235,15 @@ def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bo
         out.add(doc, "$.apiVersion", f"apiVersion must be {API_VERSION!r}, {found}", "set apiVersion: " + API_VERSION)
     if kind not in SCHEMA_FILES or (kind == DEFAULTS_KIND) != (doc.path.endswith(DEFAULTS_FILE)):
         allowed = DEFAULTS_KIND if doc.path.endswith(DEFAULTS_FILE) else f"{TUNING_KIND} or {INFERENCE_KIND}"
-        out.add(doc, "$.kind", f"unknown kind {data.get('kind')!r}", f"use {allowed}")
+        out.add(doc, "$.kind", f"unknown kind {schemas.show(data.get('kind'))}",
+                schemas.did_you_mean(str(data.get("kind")), allowed.split(" or "), "use"))
         return False
-    for error in _validator(kind).iter_errors(data):
-        path = error.json_path
-        if path in doc.ambiguous or path in doc.rejected or path == "$.apiVersion":
+    for error in schemas.validator(SCHEMA_FILES[kind]).iter_errors(data):
+        if error.json_path in doc.ambiguous or error.json_path in doc.rejected or error.json_path == "$.apiVersion":
             continue
-        message, hint = _explain(error)
-        if error.validator == "additionalProperties":
-            for extra in _unexpected_keys(error):
-                out.add(doc, child_path(path, extra), f"unknown field {extra!r}",
-                        "allowed: " + ", ".join(sorted(error.schema.get("properties", {}))))
-            continue
-        if error.validator == "required":
-            missing = error.message.split("'")[1]
-            out.add(doc, path, f"missing required field {missing!r}",
-                    error.schema.get("properties", {}).get(missing, {}).get("description", ""))
-            continue
-        out.add(doc, path, message, hint)
+        for path, message, hint in schemas.explain(error):
+            out.add(doc, path, message, hint)
     return len(out.problems) == before and not doc.rejected
-
-
-def _explain(error) -> tuple[str, str]:
-    description = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
-    if error.validator == "enum":
-        return f"{error.instance!r} is not allowed", "use one of: " + ", ".join(map(str, error.validator_value))
-    if error.validator == "const":
-        return f"{error.instance!r} is not allowed", f"use {error.validator_value!r}"
-    if error.validator == "pattern" and error.validator_value == DNS_LABEL.pattern:
-        return (f"{error.instance!r} is not a DNS-1123 label",
-                "lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters")
-    if error.validator == "pattern" and error.validator_value == "^https://":
-        return f"{error.instance!r} is not an https URL", "data is fetched over https only"
-    return error.message, description
-
-
-def _unexpected_keys(error) -> list[str]:
-    allowed = set(error.schema.get("properties", {}))
-    return sorted(k for k in error.instance if k not in allowed)
 
 
 def _workload(env_dir: Path, path: Path, doc: Document, defaults: dict[str, Any], out: _Collector) -> Workload:
@@ -235,21 +278,32 @@ def _apply_tuning_defaults(spec: dict[str, Any], defaults: dict[str, Any]) -> No
 
 
 def _apply_inference_defaults(spec: dict[str, Any], defaults: dict[str, Any]) -> None:
+    spec.setdefault("runtime", "vllm")
+    spec.setdefault("replicas", 1)
     placement = spec.setdefault("placement", {})
     placement.setdefault("instanceType", defaults["instanceType"])
-    placement.setdefault("count", 1)
     for adapter in spec.setdefault("adapters", []):
         if "tuningJob" in adapter:
             adapter.setdefault("name", adapter["tuningJob"])
-        adapter.setdefault("strength", 1.0)
 
 
-def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector) -> None:
+def _settled(pairs: list[tuple[Workload, Document]], base: Environment | None) -> set[str]:
+    """Names of the workloads exactly as they are at the base: they held their quota before the change."""
+    if base is None:
+        return set()
+    def same(w: Workload, b: Workload | None) -> bool:
+        return b is not None and (b.kind, b.team, b.namespace, b.spec) == (w.kind, w.team, w.namespace, w.spec)
+
+    return {w.name for w, _ in pairs if same(w, base.by_name(w.name))}
+
+
+def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector,
+                       settled: set[str]) -> None:
     by_name: dict[str, Workload] = {}
     for w, doc in pairs:
         if w.name in by_name:
             out.add(doc, "$.metadata.name", f"name {w.name!r} is already used by {display_path(by_name[w.name].path)}",
-                    "names are unique per environment, across kinds")
+                    "rename one of them: names are unique per environment, across kinds")
         else:
             by_name[w.name] = w
     for w, doc in pairs:
@@ -257,21 +311,44 @@ def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[st
         if w.kind == TUNING_KIND:
             _check_tuning(w, doc, by_name, defaults, out)
         else:
-            _check_inference(w, doc, by_name, out)
-    _check_quotas(pairs, defaults, out)
+            _check_inference(w, doc, by_name, defaults["registry"], out)
+    _check_continue_cycles(pairs, out)
+    _check_quotas(pairs, defaults, out, settled)
+
+
+def _check_continue_cycles(pairs: list[tuple[Workload, Document]], out: _Collector) -> None:
+    """continueFrom chains end: a cycle of any length (a -> b -> a) is reported once, on each job in it."""
+    docs = {w.name: doc for w, doc in pairs}
+    after = {w.name: w.spec["continueFrom"]["tuningJob"] for w, _ in pairs
+             if w.kind == TUNING_KIND and "tuningJob" in w.spec.get("continueFrom", {})}
+    reported: set[str] = set()
+    for start in sorted(after):
+        chain, name = [], start
+        while name in after and name not in chain and name not in reported:
+            chain.append(name)
+            name = after[name]
+        if name in chain and len(chain[chain.index(name):]) > 1:  # one job continuing itself is reported apart
+            cycle = chain[chain.index(name):]
+            shown = " -> ".join(cycle + [cycle[0]])
+            for job in cycle:
+                out.add(docs[job], "$.spec.continueFrom.tuningJob", f"continueFrom forms a cycle: {shown}",
+                        "start the chain from a job without continueFrom, or from an adapter image")
+            reported.update(cycle)
+        reported.update(chain)
 
 
 def _check_team(w: Workload, doc: Document, defaults: dict[str, Any], out: _Collector) -> None:
     teams = defaults["teams"]
     if w.team not in teams:
         out.add(doc, "$.metadata.team", f"team {w.team!r} may not deploy to this environment",
-                "teams in _defaults.yaml: " + (", ".join(sorted(teams)) or "none"))
+                schemas.did_you_mean(w.team, sorted(teams), "add it under teams in _defaults.yaml, or use one of"))
 
 
 def _check_instance_type(doc: Document, path: str, name: str, out: _Collector) -> bool:
     sku = catalog.sku(name)
     if sku is None or not sku.gpus:
-        out.add(doc, path, f"unknown GPU instance type {name!r}", "known: " + ", ".join(catalog.gpu_skus()))
+        out.add(doc, path, f"{schemas.show(name)} is not a GPU size KAITO can run",
+                schemas.did_you_mean(name, catalog.gpu_skus(), "KAITO's sizes"))
         return False
     return True
 
@@ -282,8 +359,8 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], de
     preset = catalog.preset(spec["baseModel"])
     if preset is None or not preset.tuning:
         why = "is not a KAITO preset" if preset is None else "does not support tuning in KAITO"
-        out.add(doc, "$.spec.baseModel", f"{spec['baseModel']!r} {why}",
-                "presets that support tuning: " + ", ".join(catalog.tuning_presets()))
+        out.add(doc, "$.spec.baseModel", f"{schemas.show(spec['baseModel'])} {why}",
+                schemas.did_you_mean(spec["baseModel"], catalog.tuning_presets(), "presets that support tuning"))
     if spec["method"] == "lora" and "quantization" in spec:
         out.add(doc, "$.spec.quantization", "lora trains on unquantized weights and must not set quantization",
                 "remove quantization, or use method: qlora")
@@ -300,6 +377,8 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], de
     if not normal.startswith("/mnt/") or ".." in output_dir.split("/"):
         out.add(doc, "$.spec.outputDir", f"outputDir {output_dir!r} is not under /mnt",
                 "KAITO mounts results under /mnt; use e.g. /mnt/results")
+    else:
+        _check_output_dir_mounts(doc, normal, out)
     if "continueFrom" in spec:
         _check_adapter_reference(doc, "$.spec.continueFrom", spec["continueFrom"], workloads, out, itself=w.name)
     if spec["engine"] == "kaito":
@@ -308,6 +387,8 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], de
             out.add(doc, "$.spec.engine", "KAITO 0.12 cannot tune on bring-your-own nodes",
                     "its tuning Job sizes GPUs from resource.instanceType, which must be empty on byo nodes; "
                     "set engine: bundled")
+    kaito_rules.check_tuning(w, defaults["registry"],
+                             lambda path, message, hint="": out.add(doc, path, message, hint))
     if spec["engine"] == "bundled":
         if not spec["placement"].get("nodePool"):
             out.add(doc, "$.spec.placement", "the bundled engine needs a node pool",
@@ -316,6 +397,14 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], de
         need = catalog.tuning_memory_gib(spec["baseModel"], spec["method"], spec.get("quantization"))
         _check_fit(doc, spec["placement"], need, f"{spec['method']} tuning of {spec['baseModel']}",
                    ("use qlora, or " if spec["method"] == "lora" else "use ") + "one of: ", out)
+
+
+def _check_output_dir_mounts(doc: Document, output_dir: str, out: _Collector) -> None:
+    """outputDir is a volume mount of its own: it may not be, hold or sit inside another mount of the pod."""
+    for mount, what in OTHER_MOUNTS.items():
+        if output_dir == mount or output_dir.startswith(mount + "/") or mount.startswith(output_dir + "/"):
+            out.add(doc, "$.spec.outputDir", f"outputDir {output_dir!r} overlaps {mount}, where {what} is mounted",
+                    "use a folder of its own, e.g. /mnt/results")
 
 
 def _check_kaito_engine_limits(doc: Document, spec: dict[str, Any], out: _Collector) -> None:
@@ -337,7 +426,8 @@ def _check_fit(doc: Document, placement: dict[str, Any], need: float | None, wha
     sku, count = catalog.sku(placement["instanceType"]), placement.get("count", 1)
     have = sku.total_gpu_memory_gib * count
     if need is not None and need > have:
-        fitting = sorted((n for n in catalog.gpu_skus() if catalog.sku(n).total_gpu_memory_gib >= need),
+        fitting = sorted((n for n in catalog.gpu_skus() if catalog.sku(n).total_gpu_memory_gib >= need
+                          and catalog.sku(n).cuda),
                          key=lambda n: (catalog.sku(n).total_gpu_memory_gib, n))  # smallest first
         nodes = f"{count} x " if count > 1 else ""
         out.add(doc, "$.spec.placement.instanceType",
@@ -365,43 +455,8 @@ def _check_data_source(doc: Document, path: str, source: dict[str, Any], out: _C
 
 
 def _check_url(doc: Document, path: str, url: str, out: _Collector) -> None:
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:  # e.g. an unclosed [ipv6
-        out.add(doc, path, f"not a valid URL: {exc}", "write it as https://host/path")
-        return
-    if parts.scheme != "https":
-        return  # the schema's pattern reports it
-    host = (parts.hostname or "").lower().rstrip(".")
-    if parts.username or parts.password:
-        out.add(doc, path, "the URL carries credentials", "never put credentials in a spec; use an image source with pullSecrets")
-    query = {key.lower() for key in parse_qs(parts.query, keep_blank_values=True)}
-    if "sig" in query or {"sv", "se"} <= query:
-        out.add(doc, path, "the URL carries a SAS token (sig= or sv=/se=)",
-                "never put tokens in a spec; grant the cluster read access or use an image source")
-    reason = _unsafe_host(host)
-    if reason:
-        out.add(doc, path, f"host {host!r} is {reason}", "data must come from a public https endpoint")
-
-
-def _unsafe_host(host: str) -> str:
-    if not host:
-        return "missing"
-    if host in UNSAFE_HOSTS or host.startswith("metadata.") or host.endswith(UNSAFE_HOST_SUFFIXES):
-        return "local or a metadata endpoint"
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return "a numeric address in a form clients read differently" if NUMERIC_HOST.match(host) else ""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped  # ::ffff:169.254.169.254 reaches the IPv4 address
-    if ip.is_loopback:
-        return "a loopback address"
-    if ip.is_link_local:
-        return "link-local (cloud metadata lives there)"
-    if not ip.is_global or ip.is_multicast:  # private, shared address space, documentation, reserved
-        return "a private or reserved address"
-    return ""
+    for message, hint in urls.problems(url):
+        out.add(doc, path, message, hint)
 
 
 def _check_secrets(doc: Document, value: Any, path: str, out: _Collector) -> None:
@@ -416,6 +471,10 @@ def _check_secrets(doc: Document, value: Any, path: str, out: _Collector) -> Non
     elif isinstance(value, list):
         for i, sub in enumerate(value):
             _check_secrets(doc, sub, child_path(path, i), out)
+    elif isinstance(value, str) and SIGNED_URL.search(value):
+        out.add(doc, path, "the URL is signed (sig=, X-Amz-Signature=, X-Goog-Signature= or Signature=): "
+                "whoever reads it can fetch the data", "revoke the signature; grant the cluster read access or use "
+                "an image source")
     elif isinstance(value, str) and CREDENTIAL.search(value):
         out.add(doc, path, "the value looks like a credential (token or key)",
                 "remove it and rotate it; reference secrets by name instead")
@@ -434,19 +493,18 @@ def _check_adapter_reference(doc: Document, path: str, ref: dict[str, Any], work
         out.add(doc, f"{path}.tuningJob", "a tuning job cannot continue from itself", "name an earlier job")
     elif target is None or target.kind != TUNING_KIND:
         out.add(doc, f"{path}.tuningJob", f"no TuningJob named {name!r} in this environment",
-                "tuning jobs here: " + (", ".join(tuning) or "none"))
+                schemas.did_you_mean(name, tuning, "tuning jobs here") if tuning else "tuning jobs here: none")
     elif "image" not in target.spec["output"]:
         out.add(doc, f"{path}.tuningJob", f"TuningJob {name!r} writes its adapter to a volume, not an image",
                 "reference an image instead, or give that job an image output")
 
 
-def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload], out: _Collector) -> None:
+def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload], registry: str,
+                     out: _Collector) -> None:
     spec = w.spec
     if catalog.preset(spec["preset"]) is None:
-        close = difflib.get_close_matches(spec["preset"], catalog.supported_presets(), n=3, cutoff=0.6)
-        out.add(doc, "$.spec.preset", f"{spec['preset']!r} is not a KAITO preset",
-                (f"did you mean {' or '.join(close)}? " if close else "")
-                + "KAITO's presets are listed in infra/data/kaito/supported_models.yaml")
+        out.add(doc, "$.spec.preset", f"{schemas.show(spec['preset'])} is not a KAITO preset",
+                schemas.did_you_mean(spec["preset"], catalog.supported_presets(), "KAITO's presets"))
     adapters = spec["adapters"]
     if len(adapters) > MAX_ADAPTERS:
         out.add(doc, "$.spec.adapters", f"{len(adapters)} adapters, KAITO allows at most {MAX_ADAPTERS}",
@@ -464,12 +522,10 @@ def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload],
                     "give each adapter its own name")
         elif name:
             names[name] = i
-        strength = adapter["strength"]
-        if isinstance(strength, (int, float)) and not 0 <= strength <= 1:
-            out.add(doc, f"{path}.strength", f"strength {strength} is outside 0..1", "use a value between 0 and 1")
+    kaito_rules.check_inference(w, registry, lambda path, message, hint="": out.add(doc, path, message, hint))
     if _check_instance_type(doc, "$.spec.placement.instanceType", spec["placement"]["instanceType"], out):
-        _check_fit(doc, spec["placement"], catalog.serving_memory_gib(spec["preset"]),
-                   f"serving {spec['preset']} (its bf16 weights)", "use more nodes or one of: ", out)
+        _check_fit(doc, {"instanceType": spec["placement"]["instanceType"]}, catalog.serving_memory_gib(spec["preset"]),
+                   f"serving {spec['preset']} (its bf16 weights) on one node", "use one of: ", out)
 
 
 def gpus_held(w: Workload) -> int:
@@ -477,11 +533,11 @@ def gpus_held(w: Workload) -> int:
     if w.retired:
         return 0
     sku = catalog.sku(w.spec["placement"]["instanceType"])
-    count = w.spec["placement"].get("count", 1)
-    return (sku.gpus if sku else 0) * count
+    return (sku.gpus if sku else 0) * w.spec.get("replicas", 1)
 
 
-def _check_quotas(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector) -> None:
+def _check_quotas(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector,
+                  settled: set[str]) -> None:
     docs = {id(w): doc for w, doc in pairs}
     for team, quota in defaults["teams"].items():
         mine = [w for w, _ in pairs if w.team == team]
@@ -491,19 +547,20 @@ def _check_quotas(pairs: list[tuple[Workload, Document]], defaults: dict[str, An
             if allowed is not None and instance not in allowed and catalog.sku(instance):  # unknown: reported once
                 out.add(docs[id(w)], "$.spec.placement.instanceType",
                         f"team {team!r} may not use {instance}", "allowed for the team: " + ", ".join(allowed))
-        _check_limit(mine, "maxGPUs", quota, gpus_held, "GPUs", docs, out)
+        _check_limit(mine, "maxGPUs", quota, gpus_held, "GPUs", docs, out, settled)
         tuning = [w for w in mine if w.kind == TUNING_KIND and not w.retired]
-        _check_limit(tuning, "maxConcurrentTuningJobs", quota, lambda w: 1, "tuning jobs", docs, out)
+        _check_limit(tuning, "maxConcurrentTuningJobs", quota, lambda w: 1, "tuning jobs", docs, out, settled)
 
 
 def _check_limit(items: list[Workload], key: str, quota: dict[str, Any], cost, unit: str,
-                 docs: dict[int, Document], out: _Collector) -> None:
-    """Reports the workload that pushes the team past its quota, and every one after it."""
+                 docs: dict[int, Document], out: _Collector, settled: set[str]) -> None:
+    """Reports the workload that pushes the team past its quota, and every one after it; workloads the change
+    leaves as they were at the base count first, so the breach lands on what the change adds or alters."""
     limit = quota.get(key)
     if limit is None:
         return
     used = 0
-    for w in sorted(items, key=lambda w: w.name):
+    for w in sorted(items, key=lambda w: (w.name not in settled, w.name)):
         used += cost(w)
         if used > limit:
             out.add(docs[id(w)], "$.metadata.team",

@@ -17,17 +17,24 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from infra.diagnostics import Diagnostic
+from trainer.safe_yaml import (
+    MAX_BYTES,
+    PLAIN_TAGS,
+    TIMESTAMP,
+    Loader,
+    Refused,
+    check_bounds,
+    construct_scalar,
+    decode,
+    read_capped,
+    syntax_error,
+)
 
-MAX_BYTES = 256 * 1024
-MAX_ALIASES = 16
-MAX_DEPTH = 32  # specs nest about 6 deep; far deeper input is an attack or an accident, and would blow the stack
-
-_STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_YAML11_BOOL = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
-_LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+$")
-_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
-_UNDERSCORE_NUMBER = re.compile(r"^[-+]?[0-9][0-9_]*_[0-9_]*(\.[0-9_]*)?$")
+_YAML11_BOOL = re.compile(r"y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF")
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")
+_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
+# Written without overlapping repeats ([0-9_]*_[0-9_]* backtracks quadratically); "_" is checked apart.
+_UNDERSCORE_NUMBER = re.compile(r"[-+]?[0-9][0-9_]*(\.[0-9_]*)?")
 
 
 class Ambiguous(str):
@@ -45,6 +52,7 @@ class Document:
     lines: dict[str, int] = field(default_factory=dict)
     ambiguous: dict[str, Ambiguous] = field(default_factory=dict)
     rejected: set[str] = field(default_factory=set)  # paths already reported; schema errors there are noise
+    comments: list[tuple[int, str]] = field(default_factory=list)  # (line, text) of each comment
 
     def line(self, json_path: str) -> int:
         """The line of `json_path`, or of its nearest ancestor that has one."""
@@ -63,45 +71,27 @@ def _parent(json_path: str) -> str:
 
 
 def child_path(parent: str, key: str | int) -> str:
+    """The JSON path of a child, written exactly as jsonschema writes `json_path`, so schema errors find their line."""
     if isinstance(key, int):
         return f"{parent}[{key}]"
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key):
+    if re.fullmatch(r"[a-zA-Z][a-zA-Z0-9_]*", key):
         return f"{parent}.{key}"
-    return f"{parent}[{key!r}]"
-
-
-# libyaml's parser when PyYAML was built with it (10x faster); the same node graph either way.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Refused(Exception):
-    """Stops building a document that is unsafe to read further; carries its one diagnostic."""
-
-    def __init__(self, line: int, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.line, self.message, self.hint = line, message, hint
+    return f"{parent}['" + key.replace("\\", "\\\\").replace("'", "\\'") + "']"
 
 
 def load_file(path: Path, display: str | None = None) -> tuple[Document, list[Diagnostic]]:
     """Read one YAML file; returns the document and the problems found (data is None if unusable)."""
     shown = display or str(path)
-    doc = Document(path=shown)
-    raw = path.read_bytes()
-    if len(raw) > MAX_BYTES:
-        return doc, [Diagnostic(shown, 1, "$", f"file is {len(raw)} bytes, over the {MAX_BYTES}-byte limit",
-                                "a workload spec is a short file; move data elsewhere")]
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        return doc, [Diagnostic(shown, line, "$", f"not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
-                                "save the file as UTF-8")]
+        text = decode(read_capped(path, MAX_BYTES, "the file"))
+    except Refused as exc:
+        return Document(path=shown), [Diagnostic(shown, exc.line, "$", exc.message, exc.hint)]
     return load_text(text, shown)
 
 
 def load_text(text: str, shown: str) -> tuple[Document, list[Diagnostic]]:
     doc = Document(path=shown)
-    loader = _Loader(text)
+    loader = Loader(text)
     try:
         root = loader.get_single_node()
     except yaml.composer.ComposerError as exc:
@@ -109,16 +99,18 @@ def load_text(text: str, shown: str) -> tuple[Document, list[Diagnostic]]:
             line = exc.problem_mark.line + 1 if exc.problem_mark else 1
             return doc, [Diagnostic(shown, line, "$", "several YAML documents in one file",
                                     "put one workload per file")]
-        return doc, [_yaml_error(shown, exc)]
+        return doc, [_refused(shown, syntax_error(exc, text))]
     except yaml.YAMLError as exc:
-        return doc, [_yaml_error(shown, exc)]
+        return doc, [_refused(shown, syntax_error(exc, text))]
     if root is None:
         return doc, [Diagnostic(shown, 1, "$", "file is empty", "start from `kaito-gitops new`")]
     problems: list[Diagnostic] = []
     try:
-        doc.data = _build(root, "$", doc, loader, problems, seen=set())
-    except _Refused as exc:
-        return doc, [Diagnostic(shown, exc.line, "$", exc.message, exc.hint)]
+        check_bounds(root)
+        doc.data = _build(root, "$", doc, loader, problems)
+    except Refused as exc:
+        return doc, [_refused(shown, exc)]
+    doc.comments = _comments(text, root)
     if not isinstance(doc.data, dict):
         problems.append(Diagnostic(shown, doc.line("$"), "$", "the top level must be a mapping",
                                    "start with `apiVersion:` and `kind:`"))
@@ -126,31 +118,42 @@ def load_text(text: str, shown: str) -> tuple[Document, list[Diagnostic]]:
     return doc, problems
 
 
-def _yaml_error(shown: str, exc: yaml.YAMLError) -> Diagnostic:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    line = mark.line + 1 if mark else 1
-    problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]  # one line: drop the "in <unicode string>" part
-    return Diagnostic(shown, line, "$", f"YAML syntax error: {' '.join(problem.split())}",
-                      "check indentation and quoting")
-
-
-def _build(node: Node, path: str, doc: Document, loader, problems: list[Diagnostic], seen: set[int],
-           depth: int = 0) -> Any:
-    """Plain data from the node graph; a node met again is an alias, counted before it can multiply."""
-    line = node.start_mark.line + 1
-    if depth > MAX_DEPTH:
-        raise _Refused(line, f"nested more than {MAX_DEPTH} levels deep", "flatten the structure")
-    if isinstance(node, (MappingNode, SequenceNode)):
+def _comments(text: str, root: Node) -> list[tuple[int, str]]:
+    """Comments, found as what lies outside every scalar: there a '#' can only start a comment."""
+    inside = bytearray(len(text) + 1)
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
         if id(node) in seen:
-            loader.alias_count = getattr(loader, "alias_count", 0) + 1
-            if loader.alias_count > MAX_ALIASES:
-                raise _Refused(doc.line(_parent(path)), f"more than {MAX_ALIASES} aliases",
-                               "write the values out; aliases can expand a small file into a huge one")
+            continue
         seen.add(id(node))
+        if isinstance(node, ScalarNode):
+            inside[node.start_mark.index:node.end_mark.index] = b"\1" * (node.end_mark.index - node.start_mark.index)
+        elif isinstance(node, MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+        else:
+            stack.extend(node.value)
+    found, start = [], 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        hashes = (i for i, char in enumerate(line) if char == "#" and not inside[start + i])
+        first = next(hashes, None)
+        if first is not None:
+            found.append((number, line[first:]))
+        start += len(line) + 1
+    return found
+
+
+def _refused(shown: str, exc: Refused) -> Diagnostic:
+    return Diagnostic(shown, exc.line, "$", exc.message, exc.hint)
+
+
+def _build(node: Node, path: str, doc: Document, loader, problems: list[Diagnostic]) -> Any:
+    """Plain data from a node graph that check_bounds has measured, so walking it is cheap."""
+    line = node.start_mark.line + 1
     doc.lines.setdefault(path, line)
-    if node.tag == _TIMESTAMP and isinstance(node, ScalarNode) and not node.style:
+    if node.tag == TIMESTAMP and isinstance(node, ScalarNode) and not node.style:
         return _flag(doc, path, node.value, f"`{node.value}` is read as a date in YAML 1.1")
-    if node.tag not in _STANDARD_TAGS:
+    if node.tag not in PLAIN_TAGS:
         problems.append(Diagnostic(doc.path, line, path, f"tag {node.tag!r} is not allowed",
                                    "remove the tag; specs hold plain strings, numbers, lists and mappings"))
         doc.rejected.add(path)
@@ -163,7 +166,7 @@ def _build(node: Node, path: str, doc: Document, loader, problems: list[Diagnost
                                            "merge keys (<<) are not allowed", "write the keys out"))
                 doc.rejected.add(path)  # the mapping is incomplete without them; schema errors there are noise
                 continue
-            key = loader.construct_object(key_node) if isinstance(key_node, ScalarNode) else None
+            key = construct_scalar(loader, key_node) if isinstance(key_node, ScalarNode) else None
             if not isinstance(key, str):
                 message = (f"mapping key {key_node.value!r} must be a string" if isinstance(key_node, ScalarNode)
                            else "a list or mapping cannot be a mapping key")
@@ -177,12 +180,17 @@ def _build(node: Node, path: str, doc: Document, loader, problems: list[Diagnost
                                            "keep one of them"))
                 continue
             doc.lines[sub] = key_node.start_mark.line + 1
-            out[key] = _build(value_node, sub, doc, loader, problems, seen, depth + 1)
+            out[key] = _build(value_node, sub, doc, loader, problems)
         return out
     if isinstance(node, SequenceNode):
-        return [_build(item, child_path(path, i), doc, loader, problems, seen, depth + 1)
+        return [_build(item, child_path(path, i), doc, loader, problems)
                 for i, item in enumerate(node.value)]
-    value = loader.construct_object(node)
+    try:
+        value = construct_scalar(loader, node)
+    except Refused as exc:
+        problems.append(Diagnostic(doc.path, exc.line, path, exc.message, exc.hint))
+        doc.rejected.add(path)
+        return None
     if not node.style:  # plain scalars only (None or "" by parser): quoted ones mean what they say
         reason = _ambiguity(node.value)
         if reason:
@@ -198,12 +206,12 @@ def _flag(doc: Document, path: str, raw: str, reason: str) -> Ambiguous:
 
 
 def _ambiguity(raw: str) -> str:
-    if _YAML11_BOOL.match(raw):
+    if _YAML11_BOOL.fullmatch(raw):
         return f"`{raw}` is a boolean in YAML 1.1 but a string in YAML 1.2"
-    if _LEADING_ZERO.match(raw):
+    if _LEADING_ZERO.fullmatch(raw):
         return f"`{raw}` has a leading zero: YAML 1.1 reads it as an octal number"
-    if _SEXAGESIMAL.match(raw):
+    if _SEXAGESIMAL.fullmatch(raw):
         return f"`{raw}` is a base-60 number in YAML 1.1"
-    if _UNDERSCORE_NUMBER.match(raw):
+    if "_" in raw and _UNDERSCORE_NUMBER.fullmatch(raw):
         return f"`{raw}` is a number with underscores in YAML 1.1 but a string in YAML 1.2"
     return ""

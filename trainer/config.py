@@ -18,7 +18,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
+from trainer import safe_yaml
 
 DEFAULT_CONFIG_PATH = "/mnt/config/training_config.yaml"
 DEFAULT_WEIGHTS_PATH = "/workspace/tfs/weights"
@@ -65,9 +65,12 @@ def _coerce_one(kind: str, value: Any) -> tuple[bool, Any]:
         if kind == "int" and isinstance(value, float):
             return False, None
         try:
-            return True, (int if kind == "int" else float)(value)
-        except ValueError:
+            number = (int if kind == "int" else float)(value)
+        except ValueError:  # not a number, or an integer string of thousands of digits
             return False, None
+        if isinstance(number, float) and not math.isfinite(number) or abs(number) >= 2**63:
+            return False, None  # NaN, infinity, or beyond what torch and transformers take
+        return True, number
     if kind == "str":
         return isinstance(value, str), value
     if kind.startswith("list"):
@@ -97,6 +100,15 @@ def _coerce(spec: str, value: Any) -> tuple[bool, Any]:
         if ok:
             return True, converted
     return False, None
+
+
+def _numeric(value: Any) -> bool:
+    """A number, or a string Python reads as one (nan, inf, 1e999), that was still refused."""
+    try:
+        float(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return not isinstance(value, bool)
 
 
 _WORDS = {"None": "null", "str": "a string", "int": "an integer", "float": "a number",
@@ -507,7 +519,8 @@ def _parse_section(cls: type[Section], raw: Any, problems: list[str], warnings: 
         spec = own[key].type if key in own else cls.PASSTHROUGH[key]
         ok, converted = _coerce(spec, value)
         if not ok:
-            hint = " (quote it: YAML reads yes/no/on/off as booleans)" if isinstance(value, bool) else ""
+            hint = " (quote it: YAML reads yes/no/on/off as booleans)" if isinstance(value, bool) else \
+                " (write a finite number below 2**63; NaN and infinity are not allowed)" if _numeric(value) else ""
             problems.append(f"{name}.{key}: expected {_describe(spec)}, got {value!r}{hint}")
             continue
         (kwargs if key in own else extra)[key] = converted
@@ -550,20 +563,16 @@ def parse_config(data: Any, source: str = "training_config.yaml") -> TrainerConf
 
 def load_config(path_or_text: str | Path) -> TrainerConfig:
     """Load training_config.yaml from a path, or from YAML text (anything containing a newline)."""
-    if isinstance(path_or_text, Path) or "\n" not in path_or_text:
-        path = Path(path_or_text)
-        source = str(path)
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise ConfigError([f"cannot read the config file: {err.strerror}; pass --config with the path of "
-                               "training_config.yaml"], source) from None
-    else:
-        text, source = path_or_text, "training_config.yaml"
+    text, source = path_or_text, "training_config.yaml"
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError([f"not valid YAML{where}: {getattr(err, 'problem', err)}"], source) from None
+        if isinstance(path_or_text, Path) or "\n" not in path_or_text:
+            source = str(path_or_text)
+            try:
+                text = safe_yaml.decode(safe_yaml.read_capped(Path(path_or_text), safe_yaml.MAX_BYTES, "the config"))
+            except OSError as err:
+                raise ConfigError([f"cannot read the config file: {err.strerror}; pass --config with the path of "
+                                   "training_config.yaml"], source) from None
+        data = safe_yaml.load(str(text))
+    except safe_yaml.Refused as err:
+        raise ConfigError([f"line {err.line}: {err.message} ({err.hint})"], source) from None
     return parse_config(data, source)

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.credentials import CREDENTIAL
+from trainer.credentials import CREDENTIAL, SIGNED_URL
 from trainer.data import MIN_EXAMPLES, DataError, detect_layout, read_rows, to_conversation
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Linear time on any input: the local part starts only where a run of its characters starts (the
+# lookbehind), so a long run without "@" is scanned once, not once from every position.
+EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 PHONE = re.compile(r"(?<!\w)(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{3,4}[ .-]\d{3,4}(?:[ .-]\d{2,4})?(?!\w)")
-FINDINGS = {"e-mail address": EMAIL, "phone number": PHONE, "key or token": CREDENTIAL}
+FINDINGS = {"e-mail address": EMAIL, "phone number": PHONE, "key or token": CREDENTIAL, "signed URL": SIGNED_URL}
 CHARS_PER_TOKEN = 4  # without a tokenizer: a common rule of thumb for English text
 
 

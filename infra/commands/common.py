@@ -17,8 +17,10 @@ def print_problems(problems: set[Diagnostic] | list[Diagnostic]) -> int:
     return 1
 
 
-def load_or_report(env_name: str) -> Environment | int:
-    """The environment, or the exit code after printing every problem (2 for an unknown env, 1 for bad specs)."""
+def load_or_report(env_name: str, base: Environment | None = None) -> Environment | int:
+    """The environment, or the exit code after printing every problem (2 for an unknown env, 1 for bad specs).
+
+    `base`: the environment at the compared ref, if any (see infra.specs.load_environment)."""
     from infra.diagnostics import SpecError
     from infra.specs import WORKLOADS_DIR, environments, load_environment
 
@@ -27,6 +29,6 @@ def load_or_report(env_name: str) -> Environment | int:
               file=sys.stderr)
         return 2
     try:
-        return load_environment(env_name)
+        return load_environment(env_name, base=base)
     except SpecError as error:
         return print_problems(error.diagnostics)

@@ -8,6 +8,7 @@ only has to point it at their data.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 DEFAULT_PRESET = "phi-3-mini-128k-instruct"
@@ -53,8 +54,8 @@ metadata:
   team: {team}
 spec:
   preset: {preset}
-  placement:
-    count: 1
+  runtime: vllm  # each adapter is its own model, chosen per request by name; transformers merges them
+  replicas: 1
 """
 
 
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
               f"{', '.join(environments(WORKLOADS_DIR))}", file=sys.stderr)
         return 2
     for field, value in (("--name", args.name), ("--team", args.team)):
-        if len(value) > 63 or not DNS_LABEL.match(value):
+        if len(value) > 63 or not DNS_LABEL.fullmatch(value):
             return refuse(f"{field} {value!r} is not a DNS-1123 label",
                           "lower-case letters, digits and '-', starting and ending with a letter or digit, "
                           "at most 63 characters")
@@ -119,8 +120,16 @@ def run(args: argparse.Namespace) -> int:
     text = template.format(schema=schema, name=args.name, team=args.team, preset=args.preset, env=args.env,
                            data=EXAMPLE_DATA, path=f"workloads/{relative.as_posix()}")
     new_folder = not path.parent.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "x", encoding="utf-8") as out:  # "x": never overwrite, even in a race
+    try:
+        path.parent.mkdir(exist_ok=True)
+        if path.parent.is_symlink() or path.parent.resolve() != WORKLOADS_DIR.resolve() / args.env / args.team:
+            return refuse(f"{display_path(path.parent)} leads out of workloads/", "remove the link")
+        # O_EXCL and O_NOFOLLOW: never overwrite, never write through a link, even one made in a race
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        return refuse(f"cannot write {display_path(path)} ({error.strerror or error})",
+                      "pick another --name, or check the folder")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
     try:  # the environment as a whole decides, e.g. the team's quotas
         load_environment(args.env, WORKLOADS_DIR)

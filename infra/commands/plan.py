@@ -18,6 +18,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from infra.commands.common import print_problems
+    from infra.diagnostics import escape
+    from infra.diff import RefError, default_base
     from infra.config import ConfigError
     from infra.diagnostics import SpecError
     from infra.plan import build_plan, format_json, format_text, stacks
@@ -35,22 +37,35 @@ def run(args: argparse.Namespace) -> int:
     plans = []
     for env in args.env:
         try:
-            plans.append(build_plan(env))
+            plans.append(build_plan(env, base=_base_environment(env, args) if args.format == "markdown" else None))
         except ConfigError as error:
             for problem in error.problems:
                 print(f"Pulumi.{env}.yaml: {problem}")
             return 1
         except SpecError as error:
             return print_problems(error.diagnostics)
+        except RefError as exc:
+            print(f"kaito-gitops plan: {escape(str(exc))}", file=sys.stderr)
+            return 2
     if args.format == "markdown":
-        from infra.diff import RefError, default_base
         from infra.review import format_markdown
 
         try:
             print(format_markdown(plans, args.base or default_base()), end="")
         except RefError as exc:
-            print(f"kaito-gitops plan: {exc}", file=sys.stderr)
+            print(f"kaito-gitops plan: {escape(str(exc))}", file=sys.stderr)
             return 2
         return 0
     print(format_json(plans[0]) if args.format == "json" else format_text(plans[0]))
     return 0
+
+
+def _base_environment(env: str, args: argparse.Namespace):
+    """The environment at the compared ref, so a quota breach names what the change adds; None if unusable."""
+    from infra.diagnostics import SpecError
+    from infra.diff import default_base, environment_at_ref
+
+    try:
+        return environment_at_ref(env, args.base or default_base())
+    except SpecError:  # the comment says the base does not validate
+        return None

@@ -16,8 +16,17 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from infra.commands.common import load_or_report
+    from infra.diagnostics import escape
     from infra.render import OutputDirError, render_environment, write_manifests
+    from infra.specs import WORKLOADS_DIR
 
+    out = args.out.resolve()
+    workloads = WORKLOADS_DIR.resolve()
+    if out == workloads or workloads in out.parents:
+        print(f"kaito-gitops render: --out {escape(str(args.out))} is inside workloads/, where rendered files "
+              f"would be read as specs or replace them (choose a folder outside it, e.g. --out out/{escape(args.env)})",
+              file=sys.stderr)
+        return 2
     env = load_or_report(args.env)
     if isinstance(env, int):
         return env
@@ -25,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         written = write_manifests(objects, args.out)
     except (OutputDirError, OSError) as exc:
-        print(f"kaito-gitops render: {exc}", file=sys.stderr)
+        print(f"kaito-gitops render: {escape(str(exc))}", file=sys.stderr)
         return 2
-    print(f"wrote {len(written)} manifest(s) for {args.env} to {args.out}")
+    print(f"wrote {len(written)} manifest(s) for {args.env} to {escape(str(args.out))}")
     return 0

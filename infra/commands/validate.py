@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -40,11 +41,13 @@ def run(args: argparse.Namespace) -> int:
             mine = {d for d in error.diagnostics if _within(Path(d.path), paths)}
             shown |= mine
             hidden += len(set(error.diagnostics) - mine)
-    if hidden:
-        print(f"note: {hidden} problem(s) in other files of the same environment(s) not shown; "
-              "run `kaito-gitops validate` to see them", file=sys.stderr)
     if shown:
-        return print_problems(shown)
+        print_problems(shown)
+    if hidden:  # the environment cannot deploy, so neither can the files asked for
+        print(f"error: {hidden} problem(s) in other files of the same environment(s) stop it from deploying; "
+              "see them with `kaito-gitops validate`", file=sys.stderr)
+    if shown or hidden:
+        return EXIT_INVALID
     environments_seen = len(selected)
     print(f"ok: {count} workload{'s' * (count != 1)} in {environments_seen} "
           f"environment{'s' * (environments_seen != 1)}")
@@ -53,22 +56,25 @@ def run(args: argparse.Namespace) -> int:
 
 def _select(raw_paths: list[str], default_root: Path, environments) -> dict[tuple[Path, str], list[Path]]:
     """(workloads root, environment) -> the paths asked for in it; a usage error for anything else."""
+    from infra.diagnostics import escape
+
     selected: dict[tuple[Path, str], list[Path]] = {}
     for raw in raw_paths or [str(default_root)]:
-        path = Path(raw).resolve()
-        if not path.exists():
-            raise _Usage(f"{raw}: no such file or folder")
+        path = Path(os.path.abspath(raw))  # links are not followed: a linked spec is reported, not its target
+        shown = escape(raw)
+        if not os.path.lexists(path):
+            raise _Usage(f"{shown}: no such file or folder")
         root = next((p for p in (path, *path.parents) if p.name == "workloads"), None)
         if root is None:
-            raise _Usage(f"{raw}: not inside a workloads/ folder (specs live in workloads/<env>/)")
-        if path.is_file() and path.suffix not in (".yaml", ".yml"):
-            raise _Usage(f"{raw}: not a YAML file")
+            raise _Usage(f"{shown}: not inside a workloads/ folder (specs live in workloads/<env>/)")
+        if not path.is_dir() and path.suffix not in (".yaml", ".yml"):
+            raise _Usage(f"{shown}: not a YAML file")
         parts = path.relative_to(root).parts
-        if parts and not (root / parts[0]).is_dir():
-            raise _Usage(f"{raw}: not inside an environment folder (workloads/<env>/)")
+        if parts and not ((root / parts[0]).is_dir() or (root / parts[0]).is_symlink()):
+            raise _Usage(f"{shown}: not inside an environment folder (workloads/<env>/)")
         envs = [parts[0]] if parts else environments(root)
         if not envs:
-            raise _Usage(f"{raw}: no environment folders in it")
+            raise _Usage(f"{shown}: no environment folders in it")
         for env in envs:
             selected.setdefault((root, env), []).append(path)
     return selected
@@ -76,5 +82,5 @@ def _select(raw_paths: list[str], default_root: Path, environments) -> dict[tupl
 
 def _within(target: Path, paths: list[Path]) -> bool:
     """Only report what was asked for; a defaults file always counts, every workload depends on it."""
-    target = target.resolve()
+    target = Path(os.path.abspath(target))
     return target.name == "_defaults.yaml" or any(target == p or p in target.parents for p in paths)

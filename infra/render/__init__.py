@@ -6,7 +6,7 @@ exactly what gets deployed. Output is deterministic: objects sorted, keys
 sorted when written.
 
 One module per rendered concern: `names` (names, labels, constants), `tuning`
-(training ConfigMap, KAITO tuning Workspace), `inference` (inference Workspace),
+(training ConfigMap, KAITO tuning Workspace), `inference` (inference Workspace or InferenceSet),
 `bundled` (our trainer's Job), `output` (files on disk).
 """
 
@@ -25,7 +25,7 @@ __all__ = [
     "labels", "manifest_path", "object_key", "render_environment", "to_yaml", "training_config", "write_manifests",
 ]
 
-ORDER = {"Namespace": 0, "ConfigMap": 1, "PersistentVolumeClaim": 2, "Job": 3, "Workspace": 4}
+ORDER = {"Namespace": 0, "ConfigMap": 1, "PersistentVolumeClaim": 2, "Job": 3, "Workspace": 4, "InferenceSet": 5}
 
 
 def render_environment(env: Environment) -> list[dict[str, Any]]:
@@ -37,7 +37,7 @@ def render_environment(env: Environment) -> list[dict[str, Any]]:
         if w.kind == TUNING_KIND:
             objects += _tuning(env, w, jobs)
         elif w.kind == INFERENCE_KIND:
-            objects.append(inference.workspace(env, w, jobs))
+            objects += inference.objects(env, w, jobs)
     return sorted(objects, key=object_key)
 
 

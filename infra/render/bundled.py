@@ -25,6 +25,7 @@ MOUNTS = {
     "weights": "/workspace/tfs/weights",
     "results": "/mnt/results",
     "shm": "/dev/shm",
+    "output": "/mnt/output",
 }
 
 
@@ -164,7 +165,7 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
         }]
     else:
         volumes.append({"name": "output", "persistentVolumeClaim": {"claimName": output["volume"]["claimName"]}})
-        trainer["volumeMounts"].append(_mount("output", "/mnt/output"))
+        trainer["volumeMounts"].append(_mount("output"))
         containers = [trainer]
     pod_labels = names.labels(env, w.team, w.name, "tuning")
     return {
@@ -177,7 +178,7 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
             "podFailurePolicy": {"rules": [
                 {"action": "FailJob", "onExitCodes": {"containerName": "trainer", "operator": "In",
                                                       "values": [TRAINER_CONFIG_ERROR_EXIT]}},
-                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
             ]},
             "template": {
                 "metadata": {"labels": pod_labels},

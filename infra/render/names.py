@@ -11,7 +11,6 @@ from typing import Any
 
 from infra.model import Environment, Workload
 
-WORKSPACE_API = "kaito.sh/v1beta1"
 # The KAITO release the manifests are written for (kaito-project/kaito v0.12.0, commit 056b8280), and the
 # minor versions a cluster may run for them to be read the same way (docs/rendering.md, "KAITO version").
 KAITO_TARGET = "0.12.0"
@@ -21,6 +20,12 @@ KAITO_SUPPORTED_MINORS = ("0.12",)
 # Workspace whose admission looks them up.
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 CONFIG_HASH_LENGTH = 10
+WORKSPACE_API = "kaito.sh/v1beta1"  # Workspace and InferenceSet alike
+RUNTIME_ANNOTATION = "kaito.sh/runtime"  # KAITO's AnnotationWorkspaceRuntime: "vllm" (default) or "transformers"
+# The read-only pull secret (kubernetes.io/dockerconfigjson, a registry token scoped to content/read) that
+# every team namespace holds: KAITO pulls adapter and data images with it, never with the kubelet identity.
+# Separate from the push secret (`pushSecret` in _defaults.yaml), so a serving pod can never overwrite an image.
+PULL_SECRET = "acr-adapter-pull"
 PART_OF = "kaito-gitops"
 TEAM_LABEL = "kaito-gitops.dev/team"
 ENV_LABEL = "kaito-gitops.dev/environment"
@@ -50,6 +55,25 @@ def meta(env: Environment, w: Workload, name: str, component: str) -> dict[str, 
 def adapter_image(env: Environment, job: Workload) -> str:
     image = job.spec["output"]["image"]
     return f"{env.defaults['registry']}/{image['repository']}:{image['tag']}"
+
+
+def pull_secrets(registry: str, image: str, explicit: list[str] | None = None) -> list[str]:
+    """imagePullSecrets for pulling `image`: the spec's own, else the read secret for images in `registry`."""
+    if explicit:
+        return list(explicit)
+    return [PULL_SECRET] if image.startswith(registry + "/") else []
+
+
+def tuning_input_name(w: Workload) -> str:
+    return f"{w.name}-data"
+
+
+def selector(env: Environment, w: Workload) -> dict[str, Any]:
+    """The label selector of the workload's nodes (immutable once admitted): those KAITO provisions for it,
+    or, with kaito.nodeProvisioning byo, the environment's GPU pool."""
+    if env.defaults["kaito"]["nodeProvisioning"] == "byo":
+        return {"matchLabels": {POOL_LABEL: env.defaults["nodePool"]}}
+    return {"matchLabels": {"apps": w.name}}
 
 
 def config_map_name(w: Workload) -> str:

@@ -93,7 +93,7 @@ def workspace(env: Environment, w: Workload) -> dict[str, Any]:
             "preset": {"name": spec["baseModel"]},
             "method": spec["method"],
             "config": names.config_map_name(w),
-            "input": source(spec["data"]["train"], name=f"{w.name}-data"),
+            "input": source(env, spec["data"]["train"], name=names.tuning_input_name(w)),
             "output": out,
         },
     }

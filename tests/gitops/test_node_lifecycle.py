@@ -102,14 +102,10 @@ def test_an_instance_type_change_is_shown_as_a_replacement(repo: Path):
 
 
 def test_kaito_gitops_diff_says_replaced(repo: Path, monkeypatch, capsys):
-    import infra.diff
-    import infra.specs
     from infra.cli import main
 
-    load, render_at = infra.specs.load_environment, infra.diff.render_at_ref
-    monkeypatch.setattr(infra.specs, "WORKLOADS_DIR", repo / "workloads")
-    monkeypatch.setattr(infra.specs, "load_environment", lambda env, root=repo / "workloads": load(env, root))
-    monkeypatch.setattr(infra.diff, "render_at_ref", lambda env, ref: render_at(env, ref, repo))
+    monkeypatch.setattr("infra.specs.REPO_ROOT", repo)
+    monkeypatch.setattr("infra.specs.WORKLOADS_DIR", repo / "workloads")
     _edit(repo, "phi3-dolly-qlora.yaml", "method: qlora", "method: lora")
     assert main(["diff", "--env", "dev", "--base", "HEAD"]) == 0
     out = capsys.readouterr().out
@@ -122,7 +118,7 @@ def test_on_byo_nodes_serving_counts_against_the_pools_gpus(dev_plan):
     byo = dataclasses.replace(env, defaults={**env.defaults, "kaito": {"version": "0.12.0", "nodeProvisioning": "byo"}},
                               workloads=[w for w in env.workloads if w.spec.get("engine") != "kaito"])
     serving = byo.by_name("phi3-dolly")
-    wide = dataclasses.replace(serving, spec={**serving.spec, "placement": {**serving.spec["placement"], "count": 2}})
+    wide = dataclasses.replace(serving, spec={**serving.spec, "replicas": 2})
     crowded = dataclasses.replace(dev_plan, environment=dataclasses.replace(
         byo, workloads=[w for w in byo.workloads if w is not serving] + [wide]))
     (warning,) = review.capacity_warnings(crowded)

@@ -91,7 +91,7 @@ def test_a_spec_over_its_team_quota_is_refused_with_a_clear_error(repo: Path, mo
     (folder / "ranker.yaml").write_text(
         "apiVersion: kaito-gitops.dev/v1alpha1\nkind: InferenceDeployment\n"
         "metadata: {name: ranker, team: search-ranking}\n"
-        "spec:\n  preset: phi-3-mini-128k-instruct\n  placement: {count: 3}\n")
+        "spec:\n  preset: phi-3-mini-128k-instruct\n  replicas: 3\n")
     monkeypatch.setattr("infra.specs.WORKLOADS_DIR", repo / "workloads")
     from infra.cli import main
     assert main(["validate"]) == 1

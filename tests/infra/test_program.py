@@ -209,7 +209,7 @@ def test_fields_that_cannot_change_in_place_replace_the_object_deleting_it_first
         assert resource.replace_on_changes == list(paths), resource.urn
         assert resource.delete_before_replace == bool(paths), resource.urn
     kinds = {r.inputs["kind"] for r in _objects(plan) if r.replace_on_changes}
-    assert "Workspace" in kinds
+    assert "Workspace" in kinds or plan.env == "prod"  # prod serves through an InferenceSet, updated in place
 
 
 def test_a_retired_tuning_job_deploys_nothing(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.crd import workspace_errors
+from infra.crd import crd_errors, is_kaito
 from infra.render import config_map_name, manifest_path, render_environment, to_yaml, write_manifests, OutputDirError
 from infra.specs import WORKLOADS_DIR, environments, load_environment
 
@@ -28,17 +28,18 @@ ENVS = list(_all_envs())
 
 
 @pytest.mark.parametrize("label,root,env", ENVS, ids=[e[0] for e in ENVS])
-def test_every_rendered_workspace_passes_the_kaito_crd_schema(label, root, env):
+def test_every_rendered_kaito_object_passes_its_crd_schema_strictly(label, root, env):
     for obj in render_environment(load_environment(env, root)):
-        if obj["kind"] == "Workspace":
-            assert workspace_errors(obj) == [], f"{label}: {obj['metadata']['name']}"
+        if is_kaito(obj):
+            assert crd_errors(obj) == [], f"{label}: {obj['kind']} {obj['metadata']['name']}"
 
 
 def test_crd_check_catches_a_spec_wrapped_workspace():
     """KAITO Workspaces have no `spec`; a renderer that wrapped fields in one must fail."""
     obj = {"apiVersion": "kaito.sh/v1beta1", "kind": "Workspace", "metadata": {"name": "x"},
-           "resource": {"count": "one", "labelSelector": {}}}
-    assert any("count" in e for e in workspace_errors(obj))
+           "resource": {"count": "one", "labelSelector": {}}, "spec": {}}
+    errors = crd_errors(obj)
+    assert any("count" in e for e in errors) and any("'spec' was unexpected" in e for e in errors)
 
 
 @pytest.mark.parametrize("env", environments(WORKLOADS_DIR))
@@ -84,8 +85,8 @@ def test_tuning_workspace_fields_are_top_level():
 def test_inference_adapter_resolves_to_the_tuning_jobs_image():
     ws = _find("Workspace", "phi3-dolly")
     assert ws["inference"]["adapters"] == [{"source": {"name": "phi3-dolly-qlora",
-                                                       "image": "kaitogitopsdev.azurecr.io/adapters/phi3-dolly-qlora:v1"},
-                                            "strength": "1.0"}]
+                                                       "image": "kaitogitopsdev.azurecr.io/adapters/phi3-dolly-qlora:v1",
+                                                       "imagePullSecrets": ["acr-adapter-pull"]}}]
 
 
 def test_training_config_has_kaitos_six_sections_and_the_hyperparameters():
@@ -126,7 +127,7 @@ def test_bundled_job_runs_non_root_on_the_gpu_pool_and_survives_eviction():
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
     assert pod["restartPolicy"] == "Never"
     rules = job["spec"]["podFailurePolicy"]["rules"]
-    assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]} in rules
+    assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]} in rules
     assert any(r["action"] == "FailJob" and r["onExitCodes"]["containerName"] == "trainer" for r in rules)
     trainer = next(c for c in pod["initContainers"] + pod["containers"] if c["name"] == "trainer")
     assert trainer["resources"]["limits"]["nvidia.com/gpu"] == 1

@@ -86,12 +86,40 @@ def test_strings_kaito_would_accept_are_converted():
     ("model: x\n", "the document must have a top-level `training_config:` mapping"),
     ("training_config: [1]\n", "training_config: must be a mapping"),
     ("training_config:\n  LoraConfig: [r]\n", "LoraConfig: must be a mapping of keys to values, got list"),
-    ("training_config:\n  LoraConfig: {r: 8\n", "not valid YAML at line"),
+    ("training_config:\n  LoraConfig: {r: 8\n",
+     "line 3: YAML syntax error at column 1 (the end of the file): did not find expected ',' or '}' (close the bracket"),
+    ("training_config:\n\tLoraConfig: {}\n", "line 2: YAML syntax error at column 1 (character '\\t')"),
+    ("training_config:\n  TrainingArguments: {learning_rate: .nan}\n", "line 2: `.nan` is not a finite number"),
+    ("training_config:\n  TrainingArguments: {learning_rate: -.inf}\n", "line 2: `-.inf` is not a finite number"),
+    ("training_config:\n  TrainingArguments: {learning_rate: 'nan'}\n",
+     "TrainingArguments.learning_rate: expected a number, got 'nan' (write a finite number below 2**63"),
+    ("training_config:\n  TrainingArguments: {weight_decay: 1e999}\n",
+     "TrainingArguments.weight_decay: expected a number, got '1e999'"),
+    ("training_config:\n  TrainingArguments: {seed: 9223372036854775808}\n",
+     "TrainingArguments.seed: expected an integer, got 9223372036854775808"),
+    ("training_config:\n  TrainingArguments: {seed: " + "9" * 5000 + "}\n", "line 2: the number 99999999999999999999... is too large"),
+    ("training_config:\n  LoraConfig: {r: !!python/name:os.system 8}\n", "tag 'tag:yaml.org,2002:python/name:os.system' is not allowed"),
+    ("training_config:\n  LoraConfig: {r: 8, r: 16}\n", "line 2: duplicate key 'r'"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+     "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
+     "line 1: through aliases the document expands to more than 20000 values"),
+    ("s: &s " + "x" * 100_000 + "\nl: [" + ", ".join(["*s"] * 15) + "]\n", "or 524288 characters"),
+    ("a: &a [*a]\n", "line 1: an alias refers to a node that contains it"),
 ])
 def test_mistakes_name_section_and_key(text, expected):
     with pytest.raises(ConfigError) as err:
         load_config(text)
     assert expected in str(err.value)
+
+
+def test_config_files_over_the_size_limit_are_refused_before_reading(tmp_path):
+    path = tmp_path / "training_config.yaml"
+    path.write_text("training_config: {}\n#" + "x" * 300_000 + "\n")
+    with pytest.raises(ConfigError, match="the config is 300022 bytes, over the 262144-byte limit"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="the config is not a regular file"):
+        load_config(tmp_path)
 
 
 def test_sections_check_themselves_when_built_in_code():
