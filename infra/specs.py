@@ -151,6 +151,7 @@ def load_environment(env: str, root: Path | None = None, base: Environment | Non
     pairs = [(_workload(env_dir, path, doc, defaults, out), doc) for path, doc in docs] if defaults else []
     if defaults:
         _check_environment(pairs, defaults, out, _settled(pairs, base))
+        _check_kind_swaps(pairs, base, out)
     workloads = [w for w, _ in pairs]
     if out.problems:
         raise SpecError(sorted(set(out.problems)))
@@ -295,6 +296,16 @@ def _settled(pairs: list[tuple[Workload, Document]], base: Environment | None) -
         return b is not None and (b.kind, b.team, b.namespace, b.spec) == (w.kind, w.team, w.namespace, w.spec)
 
     return {w.name for w, _ in pairs if same(w, base.by_name(w.name))}
+
+
+def _check_kind_swaps(pairs: list[tuple[Workload, Document]], base: Environment | None, out: _Collector) -> None:
+    """A name that was a TuningJob at the base and is now an InferenceDeployment (or the reverse) would turn a
+    deployed Workspace from tuning to inference, which KAITO's webhook refuses (Workspace.validateUpdate)."""
+    for w, doc in pairs:
+        before = base.by_name(w.name) if base else None
+        if before is not None and before.kind != w.kind and not before.retired:
+            out.add(doc, "$.kind", f"{w.name!r} is a deployed {before.kind}; KAITO cannot turn its Workspace into "
+                    f"a {w.kind}'s", "use a new name (or retire or remove the old one in an earlier change)")
 
 
 def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector,
