@@ -269,6 +269,8 @@ def format_text(plan: Plan) -> str:
         extra = f", engine {w.spec['engine']}" if "engine" in w.spec else ""
         retired = ", retired: nothing deployed" if w.retired else ""
         out.append(f"  {w.kind} {w.namespace}/{w.name} on {placement['instanceType']}{extra}{retired}")
+        if hint := catalog.method_hint(w.spec):
+            out.append(f"    hint: {hint}")
     return "\n".join(out)
 
 

@@ -162,7 +162,7 @@ def gpu_nodes(env: Environment, pools: list, region: str | None) -> list[GpuNode
     for w in env.workloads:
         if w.retired or (w.kind == TUNING_KIND and w.spec["engine"] == "bundled"):
             continue
-        count = int(w.spec.get("replicas", 1))  # one node per replica (a tuning job: 1)
+        count = int(w.spec.get("replicas", 1))  # an InferenceSet runs one Workspace per replica
         if byo:
             held_on_pool[env.defaults["nodePool"]] = held_on_pool.get(env.defaults["nodePool"], 0) + count
             continue

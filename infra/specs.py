@@ -189,27 +189,15 @@ def _load_defaults(env_dir: Path, out: _Collector) -> dict[str, Any]:
         return {}
     data = dict(doc.data)
     data.setdefault("namespace", "{team}")
+    _check_namespaces(doc, data, out)
     data["kaito"] = {"version": KAITO_TARGET, "nodeProvisioning": "auto", **data.get("kaito", {})}
     _check_kaito(doc, data, out)
-    _check_namespaces(doc, data, out)
     _check_instance_type(doc, "$.instanceType", data["instanceType"], out)
     for team, quota in data["teams"].items():
         for i, name in enumerate(quota.get("allowedInstanceTypes", [])):
             _check_instance_type(doc, child_path(child_path(child_path("$.teams", team), "allowedInstanceTypes"), i),
                                  name, out)
     return data if len(out.problems) == 0 else {}
-
-
-def _check_kaito(doc: Document, defaults: dict[str, Any], out: _Collector) -> None:
-    version = defaults["kaito"]["version"].removeprefix("v")
-    if ".".join(version.split(".")[:2]) not in KAITO_SUPPORTED_MINORS:
-        minors = ", ".join(m + ".x" for m in KAITO_SUPPORTED_MINORS)
-        out.add(doc, "$.kaito.version", f"the manifests are written for KAITO {KAITO_TARGET} ({minors}), not {version}",
-                "run KAITO 0.12 on the cluster (the AKS add-on may ship an older one; see docs/rendering.md, "
-                "'KAITO version') and set kaito.version to what it runs")
-    if defaults["kaito"]["nodeProvisioning"] == "byo" and not defaults.get("nodePool"):
-        out.add(doc, "$.kaito.nodeProvisioning", "byo nodes need the GPU pool Workspaces run on",
-                "set nodePool to a pool of this stack")
 
 
 def _check_namespaces(doc: Document, defaults: dict[str, Any], out: _Collector) -> None:
@@ -222,6 +210,18 @@ def _check_namespaces(doc: Document, defaults: dict[str, Any], out: _Collector) 
             out.add(doc, "$.namespace", f"namespace template {template!r} gives {namespace!r} for team "
                     f"{team!r}: {why}", "shorten the template or the team name; the result must start and end with "
                     "a letter or digit")
+
+
+def _check_kaito(doc: Document, defaults: dict[str, Any], out: _Collector) -> None:
+    version = defaults["kaito"]["version"].removeprefix("v")
+    if ".".join(version.split(".")[:2]) not in KAITO_SUPPORTED_MINORS:
+        minors = ", ".join(m + ".x" for m in KAITO_SUPPORTED_MINORS)
+        out.add(doc, "$.kaito.version", f"the manifests are written for KAITO {KAITO_TARGET} ({minors}), not {version}",
+                "run KAITO 0.12 on the cluster (the AKS add-on may ship an older one; see docs/rendering.md, "
+                "'KAITO version') and set kaito.version to what it runs")
+    if defaults["kaito"]["nodeProvisioning"] == "byo" and not defaults.get("nodePool"):
+        out.add(doc, "$.kaito.nodeProvisioning", "byo nodes need the GPU pool Workspaces run on",
+                "set nodePool to a pool of this stack")
 
 
 def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bool:
@@ -359,7 +359,7 @@ def _check_instance_type(doc: Document, path: str, name: str, out: _Collector) -
     sku = catalog.sku(name)
     if sku is None or not sku.gpus:
         out.add(doc, path, f"{schemas.show(name)} is not a GPU size KAITO can run",
-                schemas.did_you_mean(name, catalog.gpu_skus(), "KAITO's sizes"))
+                schemas.did_you_mean(name, catalog.gpu_skus(), "KAITO's sizes", list_up_to=100))
         return False
     return True
 

@@ -133,7 +133,9 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
     trainer = {
         "name": "trainer",
         "image": env.defaults["trainerImage"],
-        "args": ["--config", f"{MOUNTS['config']}/training_config.yaml", "--data", MOUNTS["data"]],
+        # One training process per GPU (trainer/distributed.py), each on its own GPU.
+        "args": ["--nproc-per-node", str(gpus), "--config", f"{MOUNTS['config']}/training_config.yaml",
+                 "--data", MOUNTS["data"]],
         "resources": {"limits": {"nvidia.com/gpu": gpus}, "requests": {"nvidia.com/gpu": gpus}},
         "securityContext": _container_security(),
         "volumeMounts": trainer_mounts,

@@ -11,6 +11,12 @@ from typing import Any
 
 from infra.model import Environment, Workload
 
+WORKSPACE_API = "kaito.sh/v1beta1"  # Workspace and InferenceSet alike
+RUNTIME_ANNOTATION = "kaito.sh/runtime"  # KAITO's AnnotationWorkspaceRuntime: "vllm" (default) or "transformers"
+# The read-only pull secret (kubernetes.io/dockerconfigjson, a registry token scoped to content/read) that
+# every team namespace holds: KAITO pulls adapter and data images with it, never with the kubelet identity.
+# Separate from the push secret (`pushSecret` in _defaults.yaml), so a serving pod can never overwrite an image.
+PULL_SECRET = "acr-adapter-pull"
 # The KAITO release the manifests are written for (kaito-project/kaito v0.12.0, commit 056b8280), and the
 # minor versions a cluster may run for them to be read the same way (docs/rendering.md, "KAITO version").
 KAITO_TARGET = "0.12.0"
@@ -20,12 +26,6 @@ KAITO_SUPPORTED_MINORS = ("0.12",)
 # Workspace whose admission looks them up.
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 CONFIG_HASH_LENGTH = 10
-WORKSPACE_API = "kaito.sh/v1beta1"  # Workspace and InferenceSet alike
-RUNTIME_ANNOTATION = "kaito.sh/runtime"  # KAITO's AnnotationWorkspaceRuntime: "vllm" (default) or "transformers"
-# The read-only pull secret (kubernetes.io/dockerconfigjson, a registry token scoped to content/read) that
-# every team namespace holds: KAITO pulls adapter and data images with it, never with the kubelet identity.
-# Separate from the push secret (`pushSecret` in _defaults.yaml), so a serving pod can never overwrite an image.
-PULL_SECRET = "acr-adapter-pull"
 PART_OF = "kaito-gitops"
 TEAM_LABEL = "kaito-gitops.dev/team"
 ENV_LABEL = "kaito-gitops.dev/environment"

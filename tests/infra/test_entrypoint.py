@@ -7,7 +7,8 @@ import runpy
 
 import pulumi
 
-from infra.plan import REPO_ROOT, stack_values
+from infra.plan import stack_values
+from infra.specs import REPO_ROOT
 from infra.cli import main
 
 

@@ -94,7 +94,12 @@ def test_training_config_has_kaitos_six_sections_and_the_hyperparameters():
     config = yaml.safe_load(cm["data"]["training_config.yaml"])["training_config"]
     assert list(config)[:6] == ["ModelConfig", "QuantizationConfig", "LoraConfig", "TrainingArguments",
                                 "DataCollator", "DatasetConfig"]
-    assert config["BundledConfig"] == {"checkpoint_dir": "/mnt/results/checkpoints", "max_seq_length": 2048}
+    # The budget and checkpointing come from catalog.plan_tuning for one A100 80 GB (tests/trainer/test_plan.py).
+    assert config["BundledConfig"] == {"checkpoint_dir": "/mnt/results/checkpoints", "max_seq_length": 2048,
+                                       "attn_implementation": "flash_attention_2", "max_tokens_per_batch": 12032,
+                                       "max_examples_per_batch": 8}
+    assert config["TrainingArguments"]["gradient_checkpointing"] is False
+    assert config["TrainingArguments"]["use_liger_kernel"] is True
     assert config["QuantizationConfig"]["load_in_4bit"] is True
     assert config["LoraConfig"] == {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05}
     assert config["TrainingArguments"]["per_device_train_batch_size"] == 8
