@@ -381,14 +381,16 @@ def _objects(plan: Plan):
 
 def test_every_rendered_object_is_sent_unchanged(plan):
     """pulumi-kubernetes' Python CustomResource would nest fields under `spec`; a Workspace has none."""
-    sent = {(r.inputs["kind"], r.inputs["metadata"].get("namespace"), r.inputs["metadata"]["name"]): r for r in _objects(plan)}
+    sent = {(r.inputs["kind"], r.inputs["metadata"].get("namespace"), r.inputs["metadata"]["name"]): r
+            for r in _objects(plan)}
     rendered = [o for o in plan.objects if o["kind"] != "Namespace"]
     assert len(sent) == len(rendered)
     for obj in rendered:
         meta = obj["metadata"]
         resource = sent[(obj["kind"], meta.get("namespace"), meta["name"])]
         assert resource.inputs == obj, resource.urn
-        assert resource.type == f"kubernetes:{obj['apiVersion'] if '/' in obj['apiVersion'] else 'core/v1'}:{obj['kind']}"
+        api = obj["apiVersion"] if "/" in obj["apiVersion"] else "core/v1"
+        assert resource.type == f"kubernetes:{api}:{obj['kind']}", resource.urn
 
 
 def test_workloads_wait_for_the_cluster_and_gpu_pools(plan):
