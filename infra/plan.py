@@ -8,17 +8,18 @@ parent, inputs and options; nothing is sent anywhere. The unit tests run the sam
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from infra import catalog
+from infra import catalog, pricing
 from infra.config import NAMESPACE, StackConfig, from_values
 from infra.model import Environment
 from infra import specs
+from infra.render.names import KAITO_COMMIT, KAITO_TARGET
 
 PROJECT = "kaito-gitops"
 FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -42,6 +43,8 @@ class PlannedResource:
     inputs: dict[str, Any]
     protect: bool
     dependencies: list[str]
+    replace_on_changes: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
     ignore_changes: list[str] = field(default_factory=list)
 
 
@@ -81,15 +84,42 @@ class Plan:
     def by_type(self, type_: str) -> list[PlannedResource]:
         return [r for r in self.resources if r.type == type_]
 
+    @property
+    def gpu_nodes(self) -> list[pricing.GpuNodes]:
+        return pricing.gpu_nodes(self.environment, self.pools, self.config.location)
+
+    @property
+    def kaito(self) -> str:
+        """The KAITO the environment says its cluster runs, against the one the manifests target."""
+        settings = self.environment.defaults["kaito"]
+        return (f"KAITO {settings['version']} on the cluster (declared in workloads/{self.env}/_defaults.yaml), "
+                f"manifests for KAITO {KAITO_TARGET} ({KAITO_COMMIT}); GPU nodes: "
+                + ("KAITO provisions one per Workspace node" if settings["nodeProvisioning"] == "auto"
+                   else f"bring-your-own, Workspaces run on pool {self.environment.defaults['nodePool']}"))
+
 
 def stack_values(env: str, root: Path | None = None) -> dict[str, Any]:
     """The stack file's values for our namespace, keys without the prefix."""
     root = specs.REPO_ROOT if root is None else root
+    from infra.config import ConfigError
+    from infra.yamlload import load_file
+
     path = root / f"Pulumi.{env}.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:  # the spec loader's strictness: duplicate keys, aliases, size and depth bounds, no Python tags
+        doc, problems = load_file(path, path.name)
+    except OSError as error:
+        raise ConfigError([f"cannot read the file ({error.strerror or error})"]) from None
+    if problems and doc.data is None and problems[0].message == "file is empty":
+        return {}
+    if problems:
+        raise ConfigError([f"line {d.line}: {d.json_path}: {d.message}" + (f" (hint: {d.hint})" if d.hint else "")
+                           for d in problems])
+    config = doc.data.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError([f"line {doc.line('$.config')}: config: must be a mapping of `{NAMESPACE}:<key>: value`"])
     out = {}
-    for key, value in (data.get("config") or {}).items():
-        if key.startswith(f"{NAMESPACE}:"):
+    for key, value in config.items():
+        if isinstance(key, str) and key.startswith(f"{NAMESPACE}:"):
             out[key.split(":", 1)[1]] = value
     return out
 
@@ -158,6 +188,8 @@ def run_program(cfg: StackConfig, env: Environment) -> Plan:
                     urn=response.urn, type=request.type, name=request.name, parent=request.parent,
                     inputs=rpc.deserialize_properties(request.object),
                     protect=bool(request.protect), dependencies=list(request.dependencies),
+                    replace_on_changes=list(request.replaceOnChanges),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
                     ignore_changes=list(request.ignoreChanges)))
             return response
 
@@ -228,6 +260,8 @@ def _describe(resource: PlannedResource) -> list[str]:
                   for o in resource.inputs.get("objs", [])]
     if resource.protect:
         lines.append("protect: true")
+    if resource.replace_on_changes:
+        lines.append("replaced, deleting first, when any of these change: " + ", ".join(resource.replace_on_changes))
     return lines
 
 
@@ -251,11 +285,21 @@ def format_text(plan: Plan) -> str:
     for p in plan.pools:
         out.append(f"  {p.name}: {p.vm_size} ({p.gpus_per_node}x {p.gpu} {p.gpu_memory_gib} GiB), "
                    f"{p.min_nodes}-{p.max_nodes} nodes, up to {p.max_gpus} GPUs, {'Spot' if p.spot else 'regular'}")
+    out += ["", "GPU nodes (which exist and which stay up):"]
+    for n in plan.gpu_nodes:
+        standing = n.standing_per_hour()
+        cost = "unknown" if standing is None else f"${standing:,.2f}/h"
+        out.append(f"  {n.owner}: {n.nodes} x {n.instance_type}{' Spot' if n.spot else ''}, bills {n.billing}; "
+                   f"standing cost {cost}")
+    out += ["", plan.kaito]
     out += ["", f"Workloads ({len(plan.environment.workloads)}):"]
     for w in plan.environment.workloads:
         placement = w.spec["placement"]
         extra = f", engine {w.spec['engine']}" if "engine" in w.spec else ""
-        out.append(f"  {w.kind} {w.namespace}/{w.name} on {placement['instanceType']}{extra}")
+        retired = ", retired: nothing deployed" if w.retired else ""
+        out.append(f"  {w.kind} {w.namespace}/{w.name} on {placement['instanceType']}{extra}{retired}")
+        if hint := catalog.method_hint(w.spec):
+            out.append(f"    hint: {hint}")
     return "\n".join(out)
 
 
@@ -263,8 +307,11 @@ def format_json(plan: Plan) -> str:
     return json.dumps({
         "stack": plan.env,
         "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "protect": r.protect,
+                       "replace_on_changes": r.replace_on_changes, "delete_before_replace": r.delete_before_replace,
                        "inputs": r.inputs} for r in plan.resources],
         "pools": [{**p.__dict__, "max_gpus": p.max_gpus} for p in plan.pools],
-        "workloads": [{"kind": w.kind, "name": w.name, "team": w.team, "namespace": w.namespace}
-                      for w in plan.environment.workloads],
+        "gpu_nodes": [{**dataclasses.asdict(n), "standing_per_hour": n.standing_per_hour()} for n in plan.gpu_nodes],
+        "kaito": {**plan.environment.defaults["kaito"], "target": KAITO_TARGET, "commit": KAITO_COMMIT},
+        "workloads": [{"kind": w.kind, "name": w.name, "team": w.team, "namespace": w.namespace,
+                       "retired": w.retired} for w in plan.environment.workloads],
     }, indent=2, default=str)

@@ -65,9 +65,10 @@ def test_missing_required_keys_are_all_reported():
 def test_plan_command_reports_config_errors_without_traceback(tmp_path, monkeypatch, capsys):
     from infra.cli import main
 
+    monkeypatch.setattr("infra.specs.REPO_ROOT", tmp_path)
     (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  kaito-gitops:location: moon-1\n")
     (tmp_path / "workloads").symlink_to(REPO_ROOT / "workloads")
-    monkeypatch.setattr("infra.specs.REPO_ROOT", tmp_path)
+    monkeypatch.setattr("infra.plan.build_plan.__defaults__", (tmp_path, None))
     assert main(["plan", "--env", "dev"]) == 1
     out = capsys.readouterr().out
     assert "Pulumi.dev.yaml: kaito-gitops:location: 'moon-1' is not allowed" in out

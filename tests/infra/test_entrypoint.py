@@ -36,7 +36,8 @@ def test_pulumi_entry_point_builds_the_dev_stack_from_pulumi_config():
 
     run()
     assert "azure-native:containerservice:ManagedCluster" in mocks.types
-    assert mocks.types.count("kubernetes:yaml/v2:ConfigGroup") == 3
+    assert mocks.types.count("kubernetes:kaito.sh/v1beta1:Workspace") == 2
+    assert mocks.types.count("kubernetes:batch/v1:Job") == 1
 
 
 def test_plan_prints_resources_pools_and_workloads(capsys):

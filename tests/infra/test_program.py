@@ -19,6 +19,7 @@ CLUSTER = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"
 REGISTRY = "azure-native:containerregistry:Registry"
 ROLE = "azure-native:authorization:RoleAssignment"
+NAMESPACE = "kubernetes:core/v1:Namespace"
 GROUP = "kubernetes:yaml/v2:ConfigGroup"
 IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
 SUBNET = "azure-native:network:Subnet"
@@ -365,23 +366,68 @@ def test_a_namespace_per_team(plan):
     assert names == set(plan.environment.defaults["teams"])
 
 
-def test_workspace_is_sent_unchanged_with_top_level_fields(dev):
-    """pulumi-kubernetes' CustomResource would nest fields under `spec`; the ConfigGroup must not."""
-    group = next(g for g in dev.by_type(GROUP) if g.name == "dev-phi3-dolly-qlora")
-    workspace = next(o for o in group.inputs["objs"] if o["kind"] == "Workspace")
-    rendered = next(o for o in dev.objects if o["kind"] == "Workspace" and o["metadata"]["name"] == "phi3-dolly-qlora")
-    assert workspace == rendered, group.urn
-    assert "spec" not in workspace and "tuning" in workspace, group.urn
+def _objects(plan: Plan):
+    """The rendered objects as registered: one `kubernetes:<apiVersion>:<kind>` resource each (the cluster's
+    own add-ons, such as the device plugin, carry no part-of label of ours)."""
+    return [r for r in plan.resources if r.type.startswith("kubernetes:") and r.type != NAMESPACE
+            and r.inputs.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/part-of") == "kaito-gitops"]
+
+
+def test_every_rendered_object_is_sent_unchanged(plan):
+    """pulumi-kubernetes' Python CustomResource would nest fields under `spec`; a Workspace has none."""
+    sent = {(r.inputs["kind"], r.inputs["metadata"].get("namespace"), r.inputs["metadata"]["name"]): r for r in _objects(plan)}
+    rendered = [o for o in plan.objects if o["kind"] != "Namespace"]
+    assert len(sent) == len(rendered)
+    for obj in rendered:
+        meta = obj["metadata"]
+        resource = sent[(obj["kind"], meta.get("namespace"), meta["name"])]
+        assert resource.inputs == obj, resource.urn
+        assert resource.type == f"kubernetes:{obj['apiVersion'] if '/' in obj['apiVersion'] else 'core/v1'}:{obj['kind']}"
 
 
 def test_workloads_wait_for_the_cluster_and_gpu_pools(plan):
     needed = {one(plan, CLUSTER).urn, *(p.urn for p in plan.by_type(POOL))}
-    for group in plan.by_type(GROUP):
-        assert needed <= set(group.dependencies), group.urn
+    for resource in _objects(plan):
+        assert needed <= set(resource.dependencies), resource.urn
 
 
-def test_one_config_group_per_workload(plan):
-    assert {g.name for g in plan.by_type(GROUP)} == {f"{plan.env}-{w.name}" for w in plan.environment.workloads}
+def test_a_workspace_or_job_waits_for_the_configmap_it_names(plan):
+    """KAITO's webhook refuses a tuning Workspace whose ConfigMap does not exist yet."""
+    by_name = {r.inputs["metadata"]["name"]: r for r in _objects(plan) if r.inputs["kind"] == "ConfigMap"}
+    users = [r for r in _objects(plan) if r.inputs["kind"] in ("Workspace", "Job") and
+             (r.inputs.get("tuning") or r.inputs["kind"] == "Job")]
+    assert users or plan.env == "prod"
+    for resource in users:
+        config = resource.inputs["tuning"]["config"] if resource.inputs["kind"] == "Workspace" else next(
+            v["configMap"]["name"] for v in resource.inputs["spec"]["template"]["spec"]["volumes"] if "configMap" in v)
+        assert by_name[config].urn in resource.dependencies, resource.urn
+
+
+def test_fields_that_cannot_change_in_place_replace_the_object_deleting_it_first(plan):
+    from infra.lifecycle import IMMUTABLE
+
+    for resource in _objects(plan):
+        paths = IMMUTABLE.get((resource.inputs["apiVersion"], resource.inputs["kind"]), ())
+        assert resource.replace_on_changes == list(paths), resource.urn
+        assert resource.delete_before_replace == bool(paths), resource.urn
+    kinds = {r.inputs["kind"] for r in _objects(plan) if r.replace_on_changes}
+    rendered = {r.inputs["kind"] for r in _objects(plan)}
+    assert ("Workspace" in kinds) == ("Workspace" in rendered)  # InferenceSets (prod) have no such field we set
+
+
+def test_a_retired_tuning_job_deploys_nothing(tmp_path):
+    import shutil
+
+    from infra.plan import load_stack_config, run_program
+    from infra.specs import REPO_ROOT, load_environment
+
+    shutil.copytree(REPO_ROOT / "workloads", tmp_path / "workloads")
+    spec = tmp_path / "workloads/dev/ml-platform/phi3-dolly-qlora.yaml"
+    spec.write_text(spec.read_text().replace("engine: kaito", "engine: kaito\n  retired: true"))
+    plan = run_program(load_stack_config("dev"), load_environment("dev", tmp_path / "workloads"))
+    names = {r.inputs["metadata"]["name"] for r in _objects(plan)}
+    assert not any(n.startswith("phi3-dolly-qlora") for n in names)
+    assert "phi3-dolly" in names and "phi3-dolly-bundled" in names
 
 
 def test_kaito_controller_tolerations_are_the_charts():
@@ -390,4 +436,3 @@ def test_kaito_controller_tolerations_are_the_charts():
     values = subprocess.run(["git", "-C", str(KAITO_REPO), "show", f"{KAITO_COMMIT}:charts/kaito/workspace/values.yaml"],
                             capture_output=True, text=True, check=True).stdout
     assert (yaml.safe_load(values).get("tolerations") or []) == KAITO_CONTROLLER_TOLERATIONS
-
