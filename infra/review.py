@@ -66,6 +66,7 @@ class WorkloadChange:
     kind: str  # TuningJob | InferenceDeployment (removed ones: as rendered, e.g. Workspace)
     team: str
     workload: Workload | None  # None when removed
+    replaced: list[str] = field(default_factory=list)  # "Kind: field" that cannot change in place
 
 
 @dataclass
@@ -97,9 +98,13 @@ def workload_changes(env: Environment, old: list[dict], new: list[dict], changes
     out = []
     for name in sorted(touched):
         current = env.by_name(name)
-        if current is not None:
-            action = "changed" if name in old_names else "added"
-            out.append(WorkloadChange(action, name, current.kind, current.team, current))
+        replaced = [f"{c.id[1]}: {field_}" for c in changes if c.action == "replaced"
+                    and _owner(after[c.id]) == name for field_ in c.replaced]
+        if current is not None and current.retired:
+            out.append(WorkloadChange("retired", name, current.kind, current.team, current))
+        elif current is not None:
+            action = "replaced" if replaced else "changed" if name in old_names else "added"
+            out.append(WorkloadChange(action, name, current.kind, current.team, current, replaced))
         else:
             labels = next(o for o in old if _owner(o) == name)["metadata"]["labels"]
             kind = TUNING_KIND if labels.get(COMPONENT_LABEL) == "tuning" else INFERENCE_KIND
@@ -129,7 +134,7 @@ def review_environment(name: str, base: str, repo: Path | None = None, root: Pat
     new = render_environment(review.env)
     review.changes = diff_objects(old, new)
     review.workloads = workload_changes(review.env, old, new, review.changes)
-    review.warnings = quota_warnings(review.env)
+    review.warnings = quota_warnings(review.env) + retirement_warnings(review.env)
     return review
 
 
@@ -171,8 +176,8 @@ def cost_tables(env: Environment, names: set[str], region: str | None) -> list[s
     inference = [w for w in env.workloads if w.kind == INFERENCE_KIND and w.name in names]
     if tuning:
         lines += ["", "**Tuning jobs** (estimated; per run)", "",
-                  "| job | instance | GPUs | examples × epochs | GPU hours | cost pay-as-you-go | cost Spot |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| job | instance | GPUs | examples × epochs | GPU hours | cost pay-as-you-go | cost Spot | after it ends |",
+                  "|---|---|---|---|---|---|---|---|"]
         for w in tuning:
             e = pricing.estimate_tuning(w, region)
             size = "unknown size" if e.examples is None else f"{e.examples:,} × {e.epochs:g}"
@@ -182,7 +187,7 @@ def cost_tables(env: Environment, names: set[str], region: str | None) -> list[s
             else:
                 payg, spot = _money(e.cost("regular")), _money(e.cost("spot"))
             lines.append(f"| `{w.name}` | {e.instance_type}{_price_note(e.price, e.instance_type)} | {e.gpus} | "
-                         f"{size} | {_hours(e.gpu_hours)} | {payg} | {spot} |")
+                         f"{size} | {_hours(e.gpu_hours)} | {payg} | {spot} | {_after_job(w, e.price)} |")
     if inference:
         lines += ["", "**Inference deployments** (estimated; while running)", "",
                   "| deployment | instance × count | GPUs | per hour pay-as-you-go | per hour Spot |",
@@ -194,7 +199,19 @@ def cost_tables(env: Environment, names: set[str], region: str | None) -> list[s
     return lines
 
 
-ICONS = {"added": "➕", "changed": "✏️", "removed": "➖"}
+MAIN_ACTIONS = ("added", "changed", "removed")
+def _after_job(w: Workload, price: pricing.Price | None) -> str:
+    """What keeps billing once training is done: KAITO keeps a tuning Workspace's node until it is deleted."""
+    if w.spec["engine"] == "bundled":
+        return "pool scales to zero"
+    return f"node stays up, {_money(price.regular if price else None)}/h, until `retired: true`"
+
+
+ICONS = {"added": "➕", "changed": "✏️", "replaced": "🔁", "retired": "🏁", "removed": "➖"}
+ACTION_NOTES = {
+    "replaced": "deleted and created again: {fields} cannot change in place",
+    "retired": "finished: its objects are deleted, its adapter image stays",
+}
 
 
 def environment_section(review: EnvReview, region: str | None = None, resources: list[str] | None = None,
@@ -209,12 +226,14 @@ def environment_section(review: EnvReview, region: str | None = None, resources:
         lines += [f"> {review.base_note}", ""]
     counts = {a: sum(c.action == a for c in review.workloads) for a in ICONS}
     if review.workloads:
-        lines += ["**Workloads**: " + ", ".join(f"{n} {a}" for a, n in counts.items()), "",
-                  "| | workload | kind | team |", "|---|---|---|---|"]
-        lines += [f"| {ICONS[c.action]} {c.action} | `{c.name}` | {c.kind} | {c.team} |" for c in review.workloads]
+        lines += ["**Workloads**: " + ", ".join(f"{n} {a}" for a, n in counts.items() if n or a in MAIN_ACTIONS), "",
+                  "| | workload | kind | team | note |", "|---|---|---|---|---|"]
+        lines += [f"| {ICONS[c.action]} {c.action} | `{c.name}` | {c.kind} | {c.team} | "
+                  f"{ACTION_NOTES.get(c.action, '').format(fields=', '.join(f'`{f}`' for f in c.replaced))} |"
+                  for c in review.workloads]
     else:
         lines.append("**Workloads**: no change.")
-    costed = {c.name for c in review.workloads if c.action != "removed"}
+    costed = {c.name for c in review.workloads if c.action not in ("removed", "retired")}
     lines += cost_tables(review.env, costed, region)
     lines += resources or []
     all_warnings = (warnings or []) + review.warnings
@@ -226,14 +245,18 @@ def environment_section(review: EnvReview, region: str | None = None, resources:
             lines += [f"**{change.action}**: `{change.title}`", "", "```diff", change.diff.rstrip("\n"), "```", ""]
         lines.append("</details>")
     if preview is not None:
-        lines += ["", "<details><summary>pulumi preview</summary>", "", "```", preview.rstrip("\n"), "```", "",
-                  "</details>"]
+        opened = " open" if preview.startswith(PREVIEW_FAILED) else ""
+        lines += ["", f"<details{opened}><summary>pulumi preview</summary>", "", "```", preview.rstrip("\n"), "```",
+                  "", "</details>"]
     return lines
 
 
-def comment(sections: list[list[str]], base: str, envs: list[str]) -> str:
-    """The whole comment: marker, heading, one section per environment, the estimate's source."""
+def comment(sections: list[list[str]], base: str, envs: list[str], failed_previews: list[str] | None = None) -> str:
+    """The whole comment: marker, heading, failed previews first, a section per environment, the estimate's source."""
     head = [MARKER, "## kaito-gitops plan", ""]
+    if failed_previews:
+        head += [f"❌ **`pulumi preview` failed for {', '.join(f'`{e}`' for e in failed_previews)}**: the "
+                 "`plan comment` check fails until it succeeds. The error is in that environment's section.", ""]
     if envs:
         head.append(f"Against `{base}`; environments touched: " + ", ".join(f"`{e}`" for e in envs) + ".")
     else:
@@ -278,18 +301,47 @@ def resource_lines(plan) -> list[str]:
     pools = ", ".join(f"`{p.name}` {p.vm_size} {p.min_nodes}-{p.max_nodes} nodes ({p.max_gpus} GPUs max, "
                       f"{'Spot' if p.spot else 'regular'})" for p in plan.pools)
     return ["", f"**Azure resources** ({plan.config.location}, from `kaito-gitops plan --env {plan.env}`): "
-            + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())), "", f"GPU pools: {pools}."]
+            + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())), "", f"GPU pools: {pools}."] \
+        + gpu_node_lines(plan)
+
+
+def gpu_node_lines(plan) -> list[str]:
+    """Every GPU node the environment has or will have, when it bills, and what stays up regardless."""
+    rows = plan.gpu_nodes
+    standing = [n.standing_per_hour() for n in rows]
+    total = None if None in standing else sum(standing)
+    lines = ["", f"**GPU nodes** ({plan.kaito}); standing cost after this change: {_money(total)}/h", "",
+             "| nodes of | size | nodes | bills | standing cost |", "|---|---|---|---|---|"]
+    for n, cost in zip(rows, standing):
+        lines.append(f"| {n.owner} | {n.instance_type}{' Spot' if n.spot else ''}{_price_note(n.price, n.instance_type)} | {n.nodes} | {n.billing} | "
+                     f"{_money(cost)}/h |")
+    return lines
+
+
+def retirement_warnings(env: Environment) -> list[str]:
+    """KAITO tuning Workspaces keep their GPU node until deleted: remind to retire the finished ones."""
+    return [f"`{w.name}` (engine kaito) keeps a {w.spec['placement']['instanceType']} node after its job ends; "
+            "once `kubectl get workspace` shows it succeeded, set `retired: true` in its spec so the next deploy "
+            "deletes it" for w in env.workloads
+            if w.kind == TUNING_KIND and w.spec["engine"] == "kaito" and not w.retired
+            and env.defaults["kaito"]["nodeProvisioning"] == "auto"]
 
 
 def capacity_warnings(plan) -> list[str]:
-    """Bundled jobs that together, or alone, need more GPUs than their pool can ever have."""
+    """Bundled jobs (and, on byo nodes, Workspaces) that together, or alone, need more GPUs than their pool
+    can ever have."""
     out = []
+    env = plan.environment
+    byo_pool = env.defaults["nodePool"] if env.defaults["kaito"]["nodeProvisioning"] == "byo" else None
     for pool in plan.pools:
-        jobs = [w for w in plan.environment.workloads if w.kind == TUNING_KIND and w.spec.get("engine") == "bundled"
+        jobs = [w for w in env.workloads if w.kind == TUNING_KIND and w.spec.get("engine") == "bundled"
                 and w.spec["placement"].get("nodePool") == pool.name]
+        if pool.name == byo_pool:
+            jobs += [w for w in env.workloads if w.kind != TUNING_KIND]
         need = sum(gpus_held(w) for w in jobs)
         if need > pool.max_gpus:
-            out.append(f"bundled jobs on pool `{pool.name}` need {need} GPUs at once but it scales to "
+            what = "bundled jobs" + (" and KAITO Workspaces" if pool.name == byo_pool else "")
+            out.append(f"{what} on pool `{pool.name}` need {need} GPUs at once but it scales to "
                        f"{pool.max_gpus} ({pool.max_nodes} × {pool.vm_size}); "
                        f"{', '.join(f'`{w.name}`' for w in jobs)} will queue")
     return out
@@ -358,15 +410,22 @@ def env_section(env: str, base: str, previews: Path | None = None) -> list[str]:
 # --- command line --------------------------------------------------------------------------------------
 
 
+PREVIEW_FAILED = "pulumi preview did not succeed"
+
+
+def preview_status(folder: Path, env: str) -> str:
+    """The preview step's outcome the workflow wrote (success, failure, cancelled, skipped), or `missing`."""
+    outcome = folder / f"{env}.outcome"
+    return outcome.read_text().strip() if outcome.is_file() else "missing"
+
+
 def _previews(folder: Path | None, env: str) -> str | None:
     if folder is None:
         return None
     text = folder / f"{env}.txt"
-    outcome = folder / f"{env}.outcome"
-    status = outcome.read_text().strip() if outcome.is_file() else "missing"
+    status = preview_status(folder, env)
     if status != "success":
-        return f"pulumi preview did not succeed ({status}); see the workflow run.\n" + (
-            text.read_text() if text.is_file() else "")
+        return f"{PREVIEW_FAILED} ({status}); see the workflow run.\n" + (text.read_text() if text.is_file() else "")
     return text.read_text() if text.is_file() else None
 
 
@@ -400,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     envs = args.env or touched
     sections = [env_section(e, args.base, args.previews) for e in envs]
-    text = comment(sections, args.base, envs)
+    failed = [e for e in envs if args.previews and preview_status(args.previews, e) != "success"]
+    text = comment(sections, args.base, envs, failed)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     else:

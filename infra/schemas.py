@@ -120,13 +120,13 @@ def explain(error: ValidationError) -> list[tuple[str, str, str]]:
     return [(path, error.message, schema.get("description", ""))]
 
 
-def did_you_mean(word: str, options: list[str], label: str) -> str:
-    """The one option clearly closest to `word` (with the others when they are few), else all the options."""
+def did_you_mean(word: str, options: list[str], label: str, list_up_to: int = 10) -> str:
+    """The one option clearly closest to `word` (with all of them when at most `list_up_to`), else all the options."""
     listed = f"{label}: " + ", ".join(options)
     close = difflib.get_close_matches(word, options, n=2, cutoff=0.6)
     ratios = [difflib.SequenceMatcher(None, word, c).ratio() for c in close]
     if close and (len(close) == 1 or ratios[0] > ratios[1]):
-        return f"did you mean {close[0]!r}?" + (f" {listed}" if len(options) <= 10 else "")
+        return f"did you mean {close[0]!r}?" + (f" {listed}" if len(options) <= list_up_to else "")
     return listed
 
 

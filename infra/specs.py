@@ -31,6 +31,7 @@ from infra.model import (
 from infra.render.bundled import MOUNTS
 from infra.render.tuning import CONTINUE_DIR
 from infra.schemas import SCHEMAS_DIR
+from infra.render.names import KAITO_SUPPORTED_MINORS, KAITO_TARGET
 from infra.yamlload import Document, child_path, load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -190,6 +191,8 @@ def _load_defaults(env_dir: Path, out: _Collector) -> dict[str, Any]:
     data = dict(doc.data)
     data.setdefault("namespace", "{team}")
     _check_namespaces(doc, data, out)
+    data["kaito"] = {"version": KAITO_TARGET, "nodeProvisioning": "auto", **data.get("kaito", {})}
+    _check_kaito(doc, data, out)
     _check_instance_type(doc, "$.instanceType", data["instanceType"], out)
     for team, quota in data["teams"].items():
         for i, name in enumerate(quota.get("allowedInstanceTypes", [])):
@@ -208,6 +211,19 @@ def _check_namespaces(doc: Document, defaults: dict[str, Any], out: _Collector) 
             out.add(doc, "$.namespace", f"namespace template {template!r} gives {namespace!r} for team "
                     f"{team!r}: {why}", "shorten the template or the team name; the result must start and end with "
                     "a letter or digit")
+
+
+def _check_kaito(doc: Document, defaults: dict[str, Any], out: _Collector) -> None:
+    version = defaults["kaito"]["version"].removeprefix("v")
+    if ".".join(version.split(".")[:2]) not in KAITO_SUPPORTED_MINORS:
+        out.add(doc, "$.kaito.version",
+                f"the manifests are written for KAITO {KAITO_TARGET} ({', '.join(m + '.x' for m in KAITO_SUPPORTED_MINORS)}), "
+                f"not {version}",
+                "run KAITO 0.12 on the cluster (the AKS add-on may ship an older one; see docs/rendering.md, "
+                "'KAITO version') and set kaito.version to what it runs")
+    if defaults["kaito"]["nodeProvisioning"] == "byo" and not defaults.get("nodePool"):
+        out.add(doc, "$.kaito.nodeProvisioning", "byo nodes need the GPU pool Workspaces run on",
+                "set nodePool to a pool of this stack")
 
 
 def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bool:
@@ -296,7 +312,7 @@ def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[st
     for w, doc in pairs:
         _check_team(w, doc, defaults, out)
         if w.kind == TUNING_KIND:
-            _check_tuning(w, doc, by_name, defaults["registry"], out)
+            _check_tuning(w, doc, by_name, defaults, out)
         else:
             _check_inference(w, doc, by_name, defaults["registry"], out)
     _check_continue_cycles(pairs, out)
@@ -335,12 +351,13 @@ def _check_instance_type(doc: Document, path: str, name: str, out: _Collector) -
     sku = catalog.sku(name)
     if sku is None or not sku.gpus:
         out.add(doc, path, f"{schemas.show(name)} is not a GPU size KAITO can run",
-                schemas.did_you_mean(name, catalog.gpu_skus(), "KAITO's sizes"))
+                schemas.did_you_mean(name, catalog.gpu_skus(), "KAITO's sizes", list_up_to=100))
         return False
     return True
 
 
-def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], registry: str, out: _Collector) -> None:
+def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], defaults: dict[str, Any],
+                  out: _Collector) -> None:
     spec = w.spec
     preset = catalog.preset(spec["baseModel"])
     if preset is None or not preset.tuning:
@@ -369,7 +386,11 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], re
         _check_adapter_reference(doc, "$.spec.continueFrom", spec["continueFrom"], workloads, out, itself=w.name)
     if spec["engine"] == "kaito":
         _check_kaito_engine_limits(doc, spec, out)
-    kaito_rules.check_tuning(w, registry, lambda path, message, hint="": out.add(doc, path, message, hint))
+        if defaults["kaito"]["nodeProvisioning"] == "byo" and not w.retired:
+            out.add(doc, "$.spec.engine", "KAITO 0.12 cannot tune on bring-your-own nodes",
+                    "its tuning Job sizes GPUs from resource.instanceType, which must be empty on byo nodes; "
+                    "set engine: bundled")
+    kaito_rules.check_tuning(w, defaults["registry"], lambda path, message, hint="": out.add(doc, path, message, hint))
     if spec["engine"] == "bundled":
         if not spec["placement"].get("nodePool"):
             out.add(doc, "$.spec.placement", "the bundled engine needs a node pool",
@@ -510,7 +531,9 @@ def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload],
 
 
 def gpus_held(w: Workload) -> int:
-    """GPUs a workload holds while it runs: the quota unit."""
+    """GPUs a workload holds while it runs: the quota unit (a retired job holds none)."""
+    if w.retired:
+        return 0
     sku = catalog.sku(w.spec["placement"]["instanceType"])
     return (sku.gpus if sku else 0) * w.spec.get("replicas", 1)
 
@@ -527,7 +550,7 @@ def _check_quotas(pairs: list[tuple[Workload, Document]], defaults: dict[str, An
                 out.add(docs[id(w)], "$.spec.placement.instanceType",
                         f"team {team!r} may not use {instance}", "allowed for the team: " + ", ".join(allowed))
         _check_limit(mine, "maxGPUs", quota, gpus_held, "GPUs", docs, out, settled)
-        tuning = [w for w in mine if w.kind == TUNING_KIND]
+        tuning = [w for w in mine if w.kind == TUNING_KIND and not w.retired]
         _check_limit(tuning, "maxConcurrentTuningJobs", quota, lambda w: 1, "tuning jobs", docs, out, settled)
 
 

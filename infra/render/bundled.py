@@ -214,7 +214,8 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
     trainer = {
         "name": "trainer",
         "image": env.defaults["trainerImage"],
-        "args": ["--config", CONFIG_FILE, "--data", MOUNTS["data"]],
+        # One training process per GPU (trainer/distributed.py), each on its own GPU.
+        "args": ["--nproc-per-node", str(gpus), "--config", CONFIG_FILE, "--data", MOUNTS["data"]],
         "resources": {"limits": {"nvidia.com/gpu": gpus}, "requests": {"nvidia.com/gpu": gpus}},
         "securityContext": _container_security(),
         "volumeMounts": trainer_mounts,

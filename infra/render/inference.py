@@ -23,7 +23,7 @@ def workspace(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[
         "apiVersion": names.WORKSPACE_API,
         "kind": "Workspace",
         "metadata": metadata,
-        "resource": resource(w),
+        "resource": resource(env, w),
         "inference": _inference(env, w, jobs),
     }
 
