@@ -144,12 +144,11 @@ def test_every_job_shape_is_strictly_valid_with_one_volume_per_mount_path(dev, s
 
 
 def test_pulumi_program_sends_the_job_with_its_skip_await_annotation():
-    """Under Pulumi's mocks: the workload's yaml/v2 ConfigGroup gets the rendered Job unchanged, annotation included
-    (pulumi-kubernetes registers each object of the group as given)."""
+    """Under Pulumi's mocks: the Job resource's inputs are the rendered Job, annotation included (the provider
+    reads skipAwait from a resource's inputs)."""
     from infra.plan import build_plan
 
     plan = build_plan("dev")
-    group = next(g for g in plan.by_type("kubernetes:yaml/v2:ConfigGroup") if g.name == f"dev-{JOB}")
-    sent = next(o for o in group.inputs["objs"] if o["kind"] == "Job")
-    assert sent == _job(plan.environment), group.urn
-    assert sent["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+    job = next(r for r in plan.by_type("kubernetes:batch/v1:Job") if r.inputs["metadata"]["name"] == JOB)
+    assert job.inputs == _job(plan.environment), job.urn
+    assert job.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
