@@ -91,10 +91,13 @@ def _check_out_dir(out_dir: Path) -> None:
     if present and MARKER not in present:
         raise ConfigError([f"--out {out_dir}: is not empty and was not written by `python -m trainer package`; "
                            "give a new or empty directory"], source="package")
-    foreign = sorted(present - set(WRITTEN))
     links = sorted(p for p in present if (out_dir / p).is_symlink())
-    if foreign or links:
-        raise ConfigError([f"--out {out_dir}: holds {', '.join((foreign + links)[:5])}, which this command did "
+    if links:
+        raise ConfigError([f"--out {out_dir}: {', '.join(links[:5])} is a symbolic link, which this command never "
+                           "writes through; remove it or give a new directory"], source="package")
+    foreign = sorted(present - set(WRITTEN))
+    if foreign:
+        raise ConfigError([f"--out {out_dir}: holds {', '.join(foreign[:5])}, which this command did "
                            "not write; remove them or give a new directory"], source="package")
 
 
