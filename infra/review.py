@@ -282,14 +282,18 @@ def environment_section(review: EnvReview, region: str | None = None, resources:
                 + md_fence(change.diff.rstrip("\n").split("\n"), "diff") + [""]
         lines.append("</details>")
     if preview is not None:
-        lines += ["", "<details><summary>pulumi preview</summary>", ""] + md_fence(preview.rstrip("\n").split("\n")) \
-            + ["", "</details>"]
+        opened = " open" if preview.startswith(PREVIEW_FAILED) else ""
+        lines += ["", f"<details{opened}><summary>pulumi preview</summary>", ""] \
+            + md_fence(preview.rstrip("\n").split("\n")) + ["", "</details>"]
     return lines
 
 
-def comment(sections: list[list[str]], base: str, envs: list[str]) -> str:
-    """The whole comment: marker, heading, one section per environment, the estimate's source."""
+def comment(sections: list[list[str]], base: str, envs: list[str], failed_previews: list[str] | None = None) -> str:
+    """The whole comment: marker, heading, failed previews first, a section per environment, the estimate's source."""
     head = [MARKER, "## kaito-gitops plan", ""]
+    if failed_previews:
+        head += [f"❌ **`pulumi preview` failed for {', '.join(map(md_code, failed_previews))}**: the "
+                 "`plan comment` check fails until it succeeds. The error is in that environment's section.", ""]
     if envs:
         head.append(f"Against {md_code(base)}; environments touched: " + ", ".join(map(md_code, envs)) + ".")
     else:
@@ -455,15 +459,22 @@ def env_section(env: str, base: str, previews: Path | None = None) -> list[str]:
 # --- command line --------------------------------------------------------------------------------------
 
 
+PREVIEW_FAILED = "pulumi preview did not succeed"
+
+
+def preview_status(folder: Path, env: str) -> str:
+    """The preview step's outcome the workflow wrote (success, failure, cancelled, skipped), or `missing`."""
+    outcome = folder / f"{env}.outcome"
+    return outcome.read_text().strip() if outcome.is_file() else "missing"
+
+
 def _previews(folder: Path | None, env: str) -> str | None:
     if folder is None:
         return None
     text = folder / f"{env}.txt"
-    outcome = folder / f"{env}.outcome"
-    status = outcome.read_text().strip() if outcome.is_file() else "missing"
+    status = preview_status(folder, env)
     if status != "success":
-        return f"pulumi preview did not succeed ({status}); see the workflow run.\n" + (
-            text.read_text() if text.is_file() else "")
+        return f"{PREVIEW_FAILED} ({status}); see the workflow run.\n" + (text.read_text() if text.is_file() else "")
     return text.read_text() if text.is_file() else None
 
 
@@ -497,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     envs = args.env or touched
     sections = [env_section(e, args.base, args.previews) for e in envs]
-    text = comment(sections, args.base, envs)
+    failed = [e for e in envs if args.previews and preview_status(args.previews, e) != "success"]
+    text = comment(sections, args.base, envs, failed)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     else:

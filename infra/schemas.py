@@ -73,6 +73,25 @@ def validator(schema_file: str) -> Draft202012Validator:
     return SpecValidator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
+def all_patterns() -> list[tuple[str, str]]:
+    """(schema file, pattern) for every distinct `pattern` in schemas/*.json."""
+    found: dict[tuple[str, str], None] = {}
+
+    def walk(node: Any, file: str) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                found[(file, node["pattern"])] = None
+            for value in node.values():
+                walk(value, file)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, file)
+
+    for path in sorted(SCHEMAS_DIR.glob("*.json")):
+        walk(json.loads(path.read_text(encoding="utf-8")), path.name)
+    return list(found)
+
+
 def show(value: Any, limit: int = 60) -> str:
     """A value for a message: its repr, cut short (a hostile value can be 200 KB)."""
     text = repr(value)

@@ -198,9 +198,19 @@ def test_kubelet_gets_acrpull_on_the_registry_only(plan):
 
 
 def test_adapter_push_token_is_scoped_to_adapter_repositories(plan):
-    scope = one(plan, "azure-native:containerregistry:ScopeMap")
+    scope = one(plan, "azure-native:containerregistry:ScopeMap", "adapter-push")
     assert all(a.startswith("repositories/adapters/") for a in scope.inputs["actions"]), scope.urn
-    assert one(plan, "azure-native:containerregistry:Token").inputs["status"] == "enabled"
+    assert one(plan, "azure-native:containerregistry:Token", "adapter-push").inputs["status"] == "enabled"
+
+
+def test_pull_token_only_reads_adapter_and_data_repositories(plan):
+    """The read secret KAITO's puller uses (names.PULL_SECRET) comes from a token that cannot write."""
+    scope = one(plan, "azure-native:containerregistry:ScopeMap", "adapter-pull")
+    assert sorted(scope.inputs["actions"]) == [
+        "repositories/adapters/*/content/read", "repositories/adapters/*/metadata/read",
+        "repositories/data/*/content/read", "repositories/data/*/metadata/read"], scope.urn
+    token = one(plan, "azure-native:containerregistry:Token", "adapter-pull")
+    assert token.inputs["tokenName"] == "adapter-pull" and token.inputs["status"] == "enabled", token.urn
 
 
 def test_legacy_gpu_provisioner_is_off_by_default(plan):

@@ -243,3 +243,14 @@ def test_preset_names_are_exactly_those_kaitos_webhook_accepts():
     table = source.split("var LegacyBuiltinToCatalog = map[string]string{", 1)[1].split("}", 1)[0]
     assert set(re.findall(r'^\t"([a-z0-9.-]+)":', table, re.M)) == set(catalog.supported_presets())
     assert catalog.preset("phi-2") is None and catalog.preset("falcon-7b") is None  # in supported_models.yaml only
+
+
+def test_an_inference_set_on_byo_nodes_selects_the_pool_and_names_no_instance_type():
+    """KAITO's InferenceSet webhook refuses instanceType on BYO nodes (inferenceset_validation.go
+    validateInstanceType); the set's labelSelector becomes each replica's node selector."""
+    iset = _by_kind("fixture/byo-replicas", "InferenceSet")["serve"]
+    assert iset["spec"]["template"]["resource"] == {}
+    assert iset["spec"]["labelSelector"] == {"matchLabels": {names.POOL_LABEL: "gpua100"}}
+    auto = _by_kind("workloads/prod", "InferenceSet")["phi3-support"]
+    assert auto["spec"]["template"]["resource"] == {"instanceType": "Standard_NC24ads_A100_v4"}
+    assert auto["spec"]["labelSelector"] == {"matchLabels": {"apps": "phi3-support"}}
