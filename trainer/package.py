@@ -86,7 +86,7 @@ def _check_out_dir(out_dir: Path) -> None:
     if not out_dir.exists():
         return
     if not out_dir.is_dir():
-        raise ConfigError([f"--out {out_dir}: exists and is not a directory; give a new directory"], source="package")
+        raise ConfigError([f"--out {out_dir}: exists and is not a folder; give a new directory"], source="package")
     present = {p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*")}
     if present and MARKER not in present:
         raise ConfigError([f"--out {out_dir}: is not empty and was not written by `python -m trainer package`; "
@@ -149,7 +149,8 @@ def package_adapter(adapter_dir: Path, out_dir: Path, config: Path | None = None
     try:
         json.loads((adapter_dir / "adapter_config.json").read_text())  # refuse a truncated config
     except ValueError as err:
-        raise ConfigError([f"{adapter_dir / 'adapter_config.json'}: not JSON ({err})"], source="package") from err
+        raise ConfigError([f"--adapter {adapter_dir}: adapter_config.json is not JSON ({err})"],
+                          source="package") from None
     _check_out_dir(out_dir)
     manifest_annotations = _annotations(adapter_dir, config, data, annotations or {})
     data_dir = out_dir / "data"
