@@ -256,7 +256,6 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
         "metadata": metadata,
         "spec": {
             "backoffLimit": 6,
-            "ttlSecondsAfterFinished": 7 * 24 * 3600,
             "podFailurePolicy": {"rules": [
                 {"action": "FailJob", "onExitCodes": {"containerName": "trainer", "operator": "In",
                                                       "values": [TRAINER_CONFIG_ERROR_EXIT]}},

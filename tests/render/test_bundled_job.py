@@ -112,6 +112,12 @@ def test_pulumi_does_not_wait_for_training(dev):
     assert _job(dev)["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
 
 
+def test_a_finished_job_is_not_garbage_collected(dev):
+    """A Job Kubernetes deletes after it finishes would be re-created (and train again) by the next
+    `pulumi up --refresh`; it stays until the spec is retired."""
+    assert "ttlSecondsAfterFinished" not in _job(dev)["spec"]
+
+
 def test_an_unchanged_job_stays_byte_identical_when_others_change(dev):
     before = to_yaml(_job(dev))
     others = [dataclasses.replace(w, spec={**w.spec, "hyperparameters": {**w.spec.get("hyperparameters", {}),
