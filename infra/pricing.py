@@ -169,7 +169,8 @@ def gpu_nodes(env: Environment, pools: list, region: str | None) -> list[GpuNode
         instance = w.spec["placement"]["instanceType"]
         billing = ("from deploy until the spec is retired (KAITO keeps the node after the job ends)"
                    if w.kind == TUNING_KIND else "while deployed")
-        workspaces.append(GpuNodes(f"Workspace {w.namespace}/{w.name}", instance, str(count), billing, count, False,
+        kind = "InferenceSet" if count > 1 else "Workspace"  # KAITO makes an InferenceSet's Workspaces
+        workspaces.append(GpuNodes(f"{kind} {w.namespace}/{w.name}", instance, str(count), billing, count, False,
                             vm_price(instance, region)))
     out: list[GpuNodes] = []
     for pool in pools:

@@ -212,7 +212,8 @@ def cost_tables(env: Environment, names: set[str], region: str | None) -> list[s
     inference = [w for w in env.workloads if w.kind == INFERENCE_KIND and w.name in names]
     if tuning:
         lines += ["", "**Tuning jobs** (estimated; per run)", "",
-                  "| job | instance | GPUs | examples × epochs | GPU hours | cost pay-as-you-go | cost Spot | after it ends |",
+                  "| job | instance | GPUs | examples × epochs | GPU hours | cost pay-as-you-go | cost Spot "
+                  "| after it ends |",
                   "|---|---|---|---|---|---|---|---|"]
         for w in tuning:
             e = pricing.estimate_tuning(w, region)
@@ -235,7 +236,6 @@ def cost_tables(env: Environment, names: set[str], region: str | None) -> list[s
     return lines
 
 
-MAIN_ACTIONS = ("added", "changed", "removed")
 def _after_job(w: Workload, price: pricing.Price | None) -> str:
     """What keeps billing once training is done: KAITO keeps a tuning Workspace's node until it is deleted."""
     if w.spec["engine"] == "bundled":
@@ -243,6 +243,7 @@ def _after_job(w: Workload, price: pricing.Price | None) -> str:
     return f"node stays up, {_money(price.regular if price else None)}/h, until `retired: true`"
 
 
+MAIN_ACTIONS = ("added", "changed", "removed")  # counted in the summary even when zero
 ICONS = {"added": "➕", "changed": "✏️", "replaced": "🔁", "retired": "🏁", "removed": "➖"}
 ACTION_NOTES = {
     "replaced": "deleted and created again: {fields} cannot change in place",
@@ -350,8 +351,8 @@ def gpu_node_lines(plan) -> list[str]:
     lines = ["", f"**GPU nodes** ({plan.kaito}); standing cost after this change: {_money(total)}/h", "",
              "| nodes of | size | nodes | bills | standing cost |", "|---|---|---|---|---|"]
     for n, cost in zip(rows, standing):
-        lines.append(f"| {n.owner} | {n.instance_type}{' Spot' if n.spot else ''}{_price_note(n.price, n.instance_type)} | {n.nodes} | {n.billing} | "
-                     f"{_money(cost)}/h |")
+        size = f"{n.instance_type}{' Spot' if n.spot else ''}{_price_note(n.price, n.instance_type)}"
+        lines.append(f"| {n.owner} | {size} | {n.nodes} | {n.billing} | {_money(cost)}/h |")
     return lines
 
 

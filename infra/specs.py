@@ -29,9 +29,9 @@ from infra.model import (
     Workload,
 )
 from infra.render.bundled import MOUNTS
+from infra.render.names import KAITO_SUPPORTED_MINORS, KAITO_TARGET
 from infra.render.tuning import CONTINUE_DIR
 from infra.schemas import SCHEMAS_DIR
-from infra.render.names import KAITO_SUPPORTED_MINORS, KAITO_TARGET
 from infra.yamlload import Document, child_path, load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -153,6 +153,7 @@ def load_environment(env: str, root: Path | None = None, base: Environment | Non
     pairs = [(_workload(env_dir, path, doc, defaults, out), doc) for path, doc in docs] if defaults else []
     if defaults:
         _check_environment(pairs, defaults, out, _settled(pairs, base))
+        _check_kind_swaps(pairs, base, out)
     workloads = [w for w, _ in pairs]
     if out.problems:
         raise SpecError(sorted(set(out.problems)))
@@ -220,9 +221,8 @@ def _check_namespaces(doc: Document, defaults: dict[str, Any], out: _Collector) 
 def _check_kaito(doc: Document, defaults: dict[str, Any], out: _Collector) -> None:
     version = defaults["kaito"]["version"].removeprefix("v")
     if ".".join(version.split(".")[:2]) not in KAITO_SUPPORTED_MINORS:
-        out.add(doc, "$.kaito.version",
-                f"the manifests are written for KAITO {KAITO_TARGET} ({', '.join(m + '.x' for m in KAITO_SUPPORTED_MINORS)}), "
-                f"not {version}",
+        minors = ", ".join(m + ".x" for m in KAITO_SUPPORTED_MINORS)
+        out.add(doc, "$.kaito.version", f"the manifests are written for KAITO {KAITO_TARGET} ({minors}), not {version}",
                 "run KAITO 0.12 on the cluster (the AKS add-on may ship an older one; see docs/rendering.md, "
                 "'KAITO version') and set kaito.version to what it runs")
     if defaults["kaito"]["nodeProvisioning"] == "byo" and not defaults.get("nodePool"):
@@ -302,6 +302,16 @@ def _settled(pairs: list[tuple[Workload, Document]], base: Environment | None) -
         return b is not None and (b.kind, b.team, b.namespace, b.spec) == (w.kind, w.team, w.namespace, w.spec)
 
     return {w.name for w, _ in pairs if same(w, base.by_name(w.name))}
+
+
+def _check_kind_swaps(pairs: list[tuple[Workload, Document]], base: Environment | None, out: _Collector) -> None:
+    """A name that was a TuningJob at the base and is now an InferenceDeployment (or the reverse) would turn a
+    deployed Workspace from tuning to inference, which KAITO's webhook refuses (Workspace.validateUpdate)."""
+    for w, doc in pairs:
+        before = base.by_name(w.name) if base else None
+        if before is not None and before.kind != w.kind and not before.retired:
+            out.add(doc, "$.kind", f"{w.name!r} is a deployed {before.kind}; KAITO cannot turn its Workspace into "
+                    f"a {w.kind}'s", "use a new name (or retire or remove the old one in an earlier change)")
 
 
 def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector,
@@ -394,7 +404,8 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], de
             out.add(doc, "$.spec.engine", "KAITO 0.12 cannot tune on bring-your-own nodes",
                     "its tuning Job sizes GPUs from resource.instanceType, which must be empty on byo nodes; "
                     "set engine: bundled")
-    kaito_rules.check_tuning(w, defaults["registry"], lambda path, message, hint="": out.add(doc, path, message, hint))
+    kaito_rules.check_tuning(w, defaults["registry"],
+                             lambda path, message, hint="": out.add(doc, path, message, hint))
     if spec["engine"] == "bundled":
         if not spec["placement"].get("nodePool"):
             out.add(doc, "$.spec.placement", "the bundled engine needs a node pool",

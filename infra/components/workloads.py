@@ -72,8 +72,9 @@ class Workloads(pulumi.ComponentResource):
             if obj["kind"] != "Namespace":
                 workloads.setdefault(obj["metadata"]["labels"][NAME_LABEL], []).append(obj)
         for workload, objs in sorted(workloads.items()):
-            referenced = [self._object(o, after_namespaces) for o in objs if o["kind"] in REFERENCED_KINDS]
-            rest = [self._object(o, [*after_namespaces, *referenced]) for o in objs if o["kind"] not in REFERENCED_KINDS]
+            first = [o for o in objs if o["kind"] in REFERENCED_KINDS]
+            referenced = [self._object(o, after_namespaces) for o in first]
+            rest = [self._object(o, [*after_namespaces, *referenced]) for o in objs if o not in first]
             self.objects[workload] = referenced + rest
         self.register_outputs({"workloads": sorted(self.objects)})
 

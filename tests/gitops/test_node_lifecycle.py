@@ -102,15 +102,10 @@ def test_an_instance_type_change_is_shown_as_a_replacement(repo: Path):
 
 
 def test_kaito_gitops_diff_says_replaced(repo: Path, monkeypatch, capsys):
-    import infra.diff
-    import infra.specs
     from infra.cli import main
 
-    load, env_at = infra.specs.load_environment, infra.diff.environment_at_ref
-    monkeypatch.setattr(infra.specs, "WORKLOADS_DIR", repo / "workloads")
-    monkeypatch.setattr(infra.specs, "load_environment",
-                        lambda env, root=repo / "workloads", base=None: load(env, root, base=base))
-    monkeypatch.setattr(infra.diff, "environment_at_ref", lambda env, ref: env_at(env, ref, repo))
+    monkeypatch.setattr("infra.specs.REPO_ROOT", repo)
+    monkeypatch.setattr("infra.specs.WORKLOADS_DIR", repo / "workloads")
     _edit(repo, "phi3-dolly-qlora.yaml", "method: qlora", "method: lora")
     assert main(["diff", "--env", "dev", "--base", "HEAD"]) == 0
     out = capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -56,7 +57,8 @@ def _kaito_revision_input(workspace: dict) -> tuple:
     ("epochs: 1", "epochs: 3", "+        num_train_epochs: 3"),
     ("seed: 42", "seed: 7", "+        seed: 7"),
 ])
-def test_a_hyperparameter_change_renames_the_configmap_and_changes_the_workspace_kaito_hashes(repo, old, new, diff_line):
+def test_a_hyperparameter_change_renames_the_configmap_and_changes_the_workspace_kaito_hashes(repo, old, new,
+                                                                                              diff_line):
     before = {o["metadata"]["name"]: o for o in render_at_ref("dev", "HEAD", repo) if o["kind"] == "Workspace"}
     changes = _changes(repo, "phi3-dolly-qlora.yaml", old, new)
     assert [(c.action, c.id[1]) for c in changes] == [("added", "ConfigMap"), ("removed", "ConfigMap"),
@@ -143,3 +145,23 @@ def test_render_writes_one_file_per_object(tmp_path, capsys):
     assert main(["render", "--env", "dev", "--out", str(tmp_path / "out")]) == 0
     files = sorted(p.name for p in (tmp_path / "out").rglob("*.yaml"))
     assert len(files) == len(render_environment(load_environment("dev")))
+
+
+def test_a_tuning_job_name_reused_for_serving_is_refused_against_the_base(repo):
+    """KAITO refuses to turn a tuning Workspace into an inference one; a retired job's name is free."""
+    from infra.diagnostics import SpecError
+    from infra.diff import environment_at_ref
+
+    root = repo / "workloads/dev/ml-platform"
+    serving = (root / "phi3-dolly.yaml").read_text()
+    (root / "phi3-dolly-bundled.yaml").write_text(serving.replace("name: phi3-dolly\n", "name: phi3-dolly-bundled\n"))
+    base = environment_at_ref("dev", "HEAD", repo)
+    with pytest.raises(SpecError) as caught:
+        load_environment("dev", repo / "workloads", base=base)
+    (problem,) = caught.value.diagnostics
+    assert problem.json_path == "$.kind" and "is a deployed TuningJob" in problem.message
+    retired = dataclasses.replace(base, workloads=[
+        dataclasses.replace(w, spec={**w.spec, "retired": True}) if w.name == "phi3-dolly-bundled" else w
+        for w in base.workloads])
+    assert load_environment("dev", repo / "workloads", base=retired).by_name("phi3-dolly-bundled").kind == \
+        "InferenceDeployment"

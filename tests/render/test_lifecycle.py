@@ -3,16 +3,18 @@ fields KAITO or Kubernetes refuse to change in place."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from infra.lifecycle import replaced_fields
 from infra.render import config_map_name, render_environment
-from infra.render.names import POOL_LABEL, SYNC_WAVE
+from infra.render.names import KAITO_COMMIT, POOL_LABEL, SYNC_WAVE
 from infra.specs import load_environment
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "valid"
+KAITO_GIT = Path("/work/.mirror/kaito-project+kaito/repo")  # kaito-project/kaito's history, where present
 
 
 def _objects(case: str):
@@ -47,7 +49,8 @@ def test_training_configmaps_are_named_by_their_content_and_applied_first_by_arg
             continue
         name = config_map_name(w)
         (config_map,) = [o for o in render_environment(env) if o["metadata"]["name"] == name]
-        assert name.startswith(f"{w.name}-training-config-") and len(name) == len(w.name) + len("-training-config-") + 10
+        prefix = f"{w.name}-training-config-"
+        assert name.startswith(prefix) and len(name) == len(prefix) + 10
         assert config_map["metadata"]["annotations"] == {SYNC_WAVE: "-1"}
 
 
@@ -85,3 +88,36 @@ def test_workspace_fields_kaitos_webhook_refuses_to_update(path, value, expected
 def test_a_workspace_cannot_switch_between_tuning_and_inference():
     serving = {k: v for k, v in WORKSPACE.items() if k != "tuning"} | {"inference": {"preset": {"name": "p"}}}
     assert replaced_fields(WORKSPACE, serving) == ["tuning", "inference"]
+
+
+# The rules above, read back from KAITO's source at the pinned commit (skipped where it is not on the machine).
+@pytest.mark.parametrize("path,needles", [
+    # Workspace updates KAITO's webhook refuses: the fields infra.lifecycle calls immutable.
+    ("api/v1beta1/workspace_validation.go", [
+        'ErrGeneric("instanceType cannot be changed once set when node auto-provisioning is enabled", "instanceType")',
+        'errs = errs.Also(apis.ErrGeneric("field is immutable", "labelSelector"))',
+        'errs = errs.Also(apis.ErrGeneric("field is immutable", "count"))',
+        'ErrGeneric("Preset cannot be changed", "Preset")', 'ErrGeneric("Method cannot be changed", "Method")',
+        '"During tuning Name field cannot be changed once set"',
+        'ErrGeneric("Inference field cannot be toggled once set", "inference")',
+        'ErrGeneric("Tuning field cannot be toggled once set", "tuning")',
+        '"instanceType must be empty when node auto-provisioning is disabled (BYO scenario)"']),
+    # The revision hash: resource, inference and tuning only; a new revision recreates the tuning Job.
+    ("pkg/workspace/controllers/workspace_controller.go", [
+        "encoder.Encode(w.Resource)\n\tencoder.Encode(w.Inference)\n\tencoder.Encode(w.Tuning)",
+        "if existingObj.Annotations[kaitov1beta1.WorkspaceRevisionAnnotation] == revisionNum {"]),
+    # The ConfigMap must exist when the tuning Workspace is admitted.
+    ("api/v1beta1/tuning_config_validation.go", ["specified in 'config' not found in namespace"]),
+    # Tuning sizes its GPUs from instanceType, which BYO Workspaces may not have.
+    ("pkg/workspace/tuning/preset_tuning.go", ["sku.GetGPUConfigBySKU(workspaceObj.Resource.InstanceType)"]),
+    # KAITO's nodes stay until the Workspace goes.
+    ("pkg/utils/nodeclaim/nodeclaim.go", ["karpenterv1.DoNotDisruptAnnotationKey: \"true\""]),
+    ("pkg/workspace/controllers/workspace_gc_finalizer.go", ["c.nodeProvisioner.DeleteNodes(ctx, wObj)"]),
+])
+def test_lifecycle_rules_match_kaitos_source(path, needles):
+    if not (KAITO_GIT / "HEAD").exists():
+        pytest.skip(f"KAITO's source is not on this machine ({KAITO_GIT})")
+    source = subprocess.run(["git", "-C", str(KAITO_GIT), "show", f"{KAITO_COMMIT}:{path}"], check=True,
+                            capture_output=True, text=True).stdout
+    for needle in needles:
+        assert needle in source, f"{path} no longer says {needle!r}: re-check infra/lifecycle.py and docs/rendering.md"
