@@ -34,7 +34,9 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        from infra.diagnostics import escape
+
+        print(f"{self.prog}: error: {escape(message)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 

@@ -497,14 +497,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         touched = affected_environments(changed_files(args.base, REPO_ROOT), known)
     except RefError as exc:
-        print(f"python -m infra.review: {exc}", file=sys.stderr)
+        print(f"python -m infra.review: {escape(str(exc))}", file=sys.stderr)
         return 2
     if args.command == "envs":
         print(json.dumps(touched))
         return 0
     unknown = sorted(set(args.env or []) - set(known))
     if unknown:
-        print(f"python -m infra.review: unknown environment(s) {', '.join(unknown)}; environments: {', '.join(known)}",
+        print(f"python -m infra.review: unknown environment(s) {escape(', '.join(unknown))}; "
+              f"environments: {escape(', '.join(known))}",
               file=sys.stderr)
         return 2
     envs = args.env or touched

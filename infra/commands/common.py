@@ -21,11 +21,12 @@ def load_or_report(env_name: str, base: Environment | None = None) -> Environmen
     """The environment, or the exit code after printing every problem (2 for an unknown env, 1 for bad specs).
 
     `base`: the environment at the compared ref, if any (see infra.specs.load_environment)."""
-    from infra.diagnostics import SpecError
+    from infra.diagnostics import SpecError, escape
     from infra.specs import WORKLOADS_DIR, environments, load_environment
 
     if env_name not in environments(WORKLOADS_DIR):
-        print(f"kaito-gitops: unknown environment {env_name!r}; environments: {', '.join(environments(WORKLOADS_DIR))}",
+        print(f"kaito-gitops: unknown environment {env_name!r}; environments: "
+              f"{escape(', '.join(environments(WORKLOADS_DIR)))}",
               file=sys.stderr)
         return 2
     try:

@@ -71,7 +71,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from infra import catalog
-    from infra.diagnostics import SpecError
+    from infra.diagnostics import SpecError, escape
     from infra.specs import DNS_LABEL, SCHEMA_FILES, WORKLOADS_DIR, display_path, environments, load_environment
     from infra.model import INFERENCE_KIND, TUNING_KIND
 
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.env not in environments(WORKLOADS_DIR):
         print(f"kaito-gitops new: unknown environment {args.env!r}; environments: "
-              f"{', '.join(environments(WORKLOADS_DIR))}", file=sys.stderr)
+              f"{escape(', '.join(environments(WORKLOADS_DIR)))}", file=sys.stderr)
         return 2
     for field, value in (("--name", args.name), ("--team", args.team)):
         if len(value) > 63 or not DNS_LABEL.fullmatch(value):

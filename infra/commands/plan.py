@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     known = sorted(set(stacks()) & set(environments(WORKLOADS_DIR)))
     unknown = [e for e in args.env if e not in known]
     if unknown:
-        print(f"kaito-gitops plan: unknown environment {unknown[0]!r}; stacks with workloads: {', '.join(known)}",
+        print(f"kaito-gitops plan: unknown environment {unknown[0]!r}; stacks with workloads: {escape(', '.join(known))}",
               file=sys.stderr)
         return 2
     if len(args.env) > 1 and args.format != "markdown":
