@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from infra import urls
 from infra.specs import load_environment
@@ -72,7 +73,7 @@ def _trainer_config(tmp: Path, text: str) -> None:
         pass
 
 
-def cases(tmp: Path) -> list[tuple[str, str, object]]:
+def cases(tmp: Path) -> list[tuple[str, str, Callable[[], object]]]:
     """(name, input size, callable) for each hostile case; inputs are built before timing."""
     five_mb = "a" * 1_000_000 + "a@" + "a." * 500_000 + "A" * 1_000_000 + "1 " * 500_000 + "-----BEGIN " + "A " * 250_000
     data = _dataset_row(tmp, five_mb)
@@ -108,7 +109,7 @@ def cases(tmp: Path) -> list[tuple[str, str, object]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Seconds per hostile input.")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the best is reported")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
