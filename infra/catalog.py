@@ -36,6 +36,14 @@ class Sku:
     vcpus: int = 0
     memory_gib: int = 0
     ephemeral_os_disk: bool = False
+    temp_disk_gib: int | None = None  # None: not checked
+    cache_disk_gib: int | None = None
+
+    def ephemeral_os_disk_fits(self, size_gib: int) -> bool:
+        """AKS places an ephemeral OS disk on the cache where the size has one, else on the temp disk."""
+        if not self.ephemeral_os_disk or self.temp_disk_gib is None or self.cache_disk_gib is None:
+            return False
+        return size_gib <= (self.cache_disk_gib or self.temp_disk_gib)
 
     @property
     def total_gpu_memory_gib(self) -> float:
@@ -134,3 +142,88 @@ def crd_schema(kind: str, version: str) -> dict[str, Any] | None:
     crd = _load("kaito", CRD_FILES[kind])
     return next((v["schema"]["openAPIV3Schema"] for v in crd["spec"]["versions"]
                  if v["name"] == version and v.get("served")), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory plan of one bundled-trainer process (one GPU): an estimate, in bytes, of what peaks during
+# a training step, used to size the token budget and decide on activation checkpointing.
+# ---------------------------------------------------------------------------------------------
+PACK_CAP_TOKENS = 16384  # more tokens per step no longer speeds a saturated GPU up; it only cuts the step count
+MIN_PACK_WITHOUT_CHECKPOINTING = 4096  # below this, recomputing activations beats a small pack
+_GIB = 2**30
+
+
+@dataclass(frozen=True)
+class TuningPlan:
+    max_tokens_per_batch: int
+    gradient_checkpointing: bool
+    peak_gib: float  # estimated peak GPU memory at that budget
+    gpu_memory_gib: float
+
+
+@cache
+def architectures() -> dict[str, dict[str, int]]:
+    return _load("architectures.yaml")["architectures"]
+
+
+def _bytes_per_token(arch: dict[str, int], checkpointing: bool, lora_dropout: bool, fused_loss: bool) -> float:
+    """Activation bytes one token keeps alive at the peak of a LoRA step (bf16 compute).
+
+    A decoder layer saves about 14 hidden-size and 4 intermediate-size values per token for
+    its backward (norm inputs and fp32 outputs, qkv, rotated q/k, attention output, MLP
+    gate/up, activation and product); LoRA dropout adds a copy of each adapted input.
+    Checkpointing keeps only each layer's input plus one layer being recomputed. The loss
+    upcasts the logits to fp32 and keeps their gradient (about 12 bytes per vocabulary entry)
+    unless a fused linear+cross-entropy kernel (Liger) computes it in chunks.
+    """
+    h, i, layers = arch["hidden"], arch["intermediate"], arch["layers"]
+    layer = 2 * (14 * h + 4 * i) + (2 * (3 * h + i) if lora_dropout else 0)
+    kept = layers * 2 * h + layer if checkpointing else layers * layer
+    return kept + (0 if fused_loss else 12 * arch["vocab"])
+
+
+def plan_tuning(preset_name: str, method: str, quantization: str | None, rank: int, lora_dropout: float,
+                max_seq_length: int, instance_type: str, fused_loss: bool) -> TuningPlan | None:
+    """The largest token budget that fits one GPU of the size, without activation checkpointing when
+    that still allows a budget of MIN_PACK_WITHOUT_CHECKPOINTING (checkpointing recomputes the forward
+    pass: about 1.5 times the FLOPs of a LoRA step); None when the preset or size is unknown."""
+    p, arch, gpu = preset(preset_name), architectures().get(preset_name), sku(instance_type)
+    if p is None or p.params_b is None or arch is None or gpu is None or not gpu.gpus:
+        return None
+    embeddings = 2 * arch["vocab"] * arch["hidden"]
+    params = p.params_b * 1e9
+    if method == "lora":
+        weights = params * _tuning_table()["bytes_per_param"]["lora"]
+    else:  # quantized layers, plus embeddings and head, which stay unquantized and are upcast to fp32
+        weights = (params - embeddings) * _tuning_table()["bytes_per_param"][f"qlora-{quantization or '4bit'}"] \
+            + embeddings * 4
+    # LoRA on every linear layer (qkv, o, gate_up, down): weights, gradients and Adam moments in fp32.
+    adapter = rank * arch["layers"] * (8 * arch["hidden"] + 3 * arch["intermediate"]) * 16
+    usable = gpu.gpu_memory_gib * _GIB * 0.9 - 1.5 * _GIB  # allocator slack, CUDA context and kernels' workspace
+    free = usable - weights - adapter
+
+    def fits(checkpointing: bool) -> int:
+        per_token = _bytes_per_token(arch, checkpointing, lora_dropout > 0, fused_loss)
+        return max(0, int(free // per_token) // 256 * 256)
+
+    checkpointing = fits(False) < max(max_seq_length, MIN_PACK_WITHOUT_CHECKPOINTING)
+    budget = max(max_seq_length, min(PACK_CAP_TOKENS, fits(checkpointing)))
+    peak = weights + adapter + budget * _bytes_per_token(arch, checkpointing, lora_dropout > 0, fused_loss)
+    return TuningPlan(budget, checkpointing, round((peak + 1.5 * _GIB) / _GIB, 1), gpu.gpu_memory_gib)
+
+
+def lora_fits(preset_name: str, instance_type: str) -> bool:
+    """Whether bf16 LoRA (no quantization: faster steps, no dequantization error) fits one GPU of the size."""
+    need, gpu = tuning_memory_gib(preset_name, "lora"), sku(instance_type)
+    return need is not None and gpu is not None and need <= gpu.gpu_memory_gib
+
+
+def method_hint(spec: dict[str, Any]) -> str | None:
+    """For a TuningJob: a suggestion to use bf16 LoRA where QLoRA was chosen but is not needed (never applied)."""
+    if spec.get("method") != "qlora" or "baseModel" not in spec:
+        return None
+    if lora_fits(spec["baseModel"], spec.get("placement", {}).get("instanceType", "")):
+        return (f"method: lora also fits one GPU of {spec['placement']['instanceType']} "
+                f"({tuning_memory_gib(spec['baseModel'], 'lora'):g} GiB): bf16 weights train faster than 4-bit "
+                "ones, which are dequantized at every matrix multiplication")
+    return None

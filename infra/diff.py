@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.lifecycle import replaced_fields
 from infra.render import render_environment, to_yaml
 from infra import specs
 from infra.model import Environment
@@ -27,14 +28,16 @@ ObjectId = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
 
 @dataclass(frozen=True)
 class Change:
-    action: str  # "added" | "changed" | "removed"
+    action: str  # "added" | "changed" | "replaced" | "removed"
     id: ObjectId
     diff: str  # unified diff of the YAML
+    replaced: tuple[str, ...] = ()  # the fields that cannot change in place (infra.lifecycle)
 
     @property
     def title(self) -> str:
         _, kind, namespace, name = self.id
-        return f"{kind} {namespace + '/' if namespace else ''}{name}"
+        why = f" (cannot change in place: {', '.join(self.replaced)})" if self.replaced else ""
+        return f"{kind} {namespace + '/' if namespace else ''}{name}{why}"
 
 
 class RefError(Exception):
@@ -47,17 +50,22 @@ def object_id(obj: dict[str, Any]) -> ObjectId:
 
 
 def diff_objects(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[Change]:
-    before = {object_id(o): to_yaml(o) for o in old}
-    after = {object_id(o): to_yaml(o) for o in new}
+    old_objects = {object_id(o): o for o in old}
+    new_objects = {object_id(o): o for o in new}
+    before = {key: to_yaml(o) for key, o in old_objects.items()}
+    after = {key: to_yaml(o) for key, o in new_objects.items()}
     changes = []
     for key in sorted(before.keys() | after.keys(), key=lambda k: (k[1], k[2], k[3], k[0])):
         a, b = before.get(key, ""), after.get(key, "")
         if a == b:
             continue
-        action = "added" if not a else "removed" if not b else "changed"
+        replaced: tuple[str, ...] = ()
+        if a and b:
+            replaced = tuple(replaced_fields(old_objects[key], new_objects[key]))
+        action = "added" if not a else "removed" if not b else "replaced" if replaced else "changed"
         text = "".join(difflib.unified_diff(a.splitlines(True), b.splitlines(True),
                                             fromfile=f"a/{key[1]}/{key[3]}", tofile=f"b/{key[1]}/{key[3]}"))
-        changes.append(Change(action, key, text))
+        changes.append(Change(action, key, text, replaced))
     return changes
 
 

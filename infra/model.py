@@ -25,6 +25,11 @@ class Workload:
     spec: dict[str, Any]  # the file's `spec` with the environment defaults applied
     path: Path  # the file it came from, for messages
 
+    @property
+    def retired(self) -> bool:
+        """A finished tuning job kept for its adapter image: nothing of it is rendered or deployed."""
+        return self.kind == TUNING_KIND and bool(self.spec.get("retired"))
+
 
 @dataclass(frozen=True)
 class Environment:

@@ -8,20 +8,30 @@ parent, inputs and options; nothing is sent anywhere. The unit tests run the sam
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 
-from infra import catalog
+from infra import catalog, pricing
 from infra.config import NAMESPACE, StackConfig, from_values
 from infra.model import Environment
 from infra import specs
+from infra.render.names import KAITO_COMMIT, KAITO_TARGET
 
 PROJECT = "kaito-gitops"
 FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\n"
+# What listClusterUserCredential returns with format=exec on an Entra ID cluster: a kubelogin exec user
+# (AKS kubelogin-authentication.md); without format=exec, a legacy azure auth-provider user.
+FAKE_KUBECONFIG = {
+    "exec": "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers:\n- name: clusterUser\n  user:\n"
+            "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n"
+            "      args: [get-token, --login, devicecode, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]\n",
+    "azure": "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers:\n- name: clusterUser\n  user:\n"
+             "    auth-provider:\n      name: azure\n",
+}
 
 
 @dataclass
@@ -33,6 +43,9 @@ class PlannedResource:
     inputs: dict[str, Any]
     protect: bool
     dependencies: list[str]
+    replace_on_changes: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -70,6 +83,19 @@ class Plan:
 
     def by_type(self, type_: str) -> list[PlannedResource]:
         return [r for r in self.resources if r.type == type_]
+
+    @property
+    def gpu_nodes(self) -> list[pricing.GpuNodes]:
+        return pricing.gpu_nodes(self.environment, self.pools, self.config.location)
+
+    @property
+    def kaito(self) -> str:
+        """The KAITO the environment says its cluster runs, against the one the manifests target."""
+        settings = self.environment.defaults["kaito"]
+        return (f"KAITO {settings['version']} on the cluster (declared in workloads/{self.env}/_defaults.yaml), "
+                f"manifests for KAITO {KAITO_TARGET} ({KAITO_COMMIT}); GPU nodes: "
+                + ("KAITO provisions one per Workspace node" if settings["nodeProvisioning"] == "auto"
+                   else f"bring-your-own, Workspaces run on pool {self.environment.defaults['nodePool']}"))
 
 
 def stack_values(env: str, root: Path | None = None) -> dict[str, Any]:
@@ -117,6 +143,11 @@ def _computed_outputs(args) -> dict[str, Any]:
         state["identityProfile"] = {"kubeletidentity": {"objectId": f"{args.name}-kubelet-object-id",
                                                         "clientId": f"{args.name}-kubelet-client-id"}}
         state["oidcIssuerProfile"] = {"enabled": True, "issuerUrl": f"https://oidc.example/{args.name}/"}
+        identity = inputs.get("identity") or {}
+        if identity.get("userAssignedIdentities"):  # a list in the request, a map in Azure's response
+            state["identity"] = {**identity, "userAssignedIdentities": {
+                i: {"principalId": f"{i}-principal-id", "clientId": f"{i}-client-id"}
+                for i in identity["userAssignedIdentities"]}}
     elif args.typ == "azure-native:containerregistry:Registry":
         state["loginServer"] = f"{str(name).lower()}.azurecr.io"
     elif args.typ == "azure-native:managedidentity:UserAssignedIdentity":
@@ -144,7 +175,8 @@ def run_program(cfg: StackConfig, env: Environment) -> Plan:
                 return {"subscriptionId": FAKE_SUBSCRIPTION, "tenantId": FAKE_SUBSCRIPTION,
                         "clientId": FAKE_SUBSCRIPTION, "objectId": FAKE_SUBSCRIPTION}
             if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
-                value = base64.b64encode(FAKE_KUBECONFIG.encode()).decode()
+                kubeconfig = FAKE_KUBECONFIG["exec" if args.args.get("format") == "exec" else "azure"]
+                value = base64.b64encode(kubeconfig.encode()).decode()
                 return {"kubeconfigs": [{"name": "clusterUser", "value": value}]}
             return {}
 
@@ -155,7 +187,10 @@ def run_program(cfg: StackConfig, env: Environment) -> Plan:
                 recorded.append(PlannedResource(
                     urn=response.urn, type=request.type, name=request.name, parent=request.parent,
                     inputs=rpc.deserialize_properties(request.object),
-                    protect=bool(request.protect), dependencies=list(request.dependencies)))
+                    protect=bool(request.protect), dependencies=list(request.dependencies),
+                    replace_on_changes=list(request.replaceOnChanges),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    ignore_changes=list(request.ignoreChanges)))
             return response
 
     mocks = Mocks()
@@ -225,6 +260,8 @@ def _describe(resource: PlannedResource) -> list[str]:
                   for o in resource.inputs.get("objs", [])]
     if resource.protect:
         lines.append("protect: true")
+    if resource.replace_on_changes:
+        lines.append("replaced, deleting first, when any of these change: " + ", ".join(resource.replace_on_changes))
     return lines
 
 
@@ -248,11 +285,21 @@ def format_text(plan: Plan) -> str:
     for p in plan.pools:
         out.append(f"  {p.name}: {p.vm_size} ({p.gpus_per_node}x {p.gpu} {p.gpu_memory_gib} GiB), "
                    f"{p.min_nodes}-{p.max_nodes} nodes, up to {p.max_gpus} GPUs, {'Spot' if p.spot else 'regular'}")
+    out += ["", "GPU nodes (which exist and which stay up):"]
+    for n in plan.gpu_nodes:
+        standing = n.standing_per_hour()
+        cost = "unknown" if standing is None else f"${standing:,.2f}/h"
+        out.append(f"  {n.owner}: {n.nodes} x {n.instance_type}{' Spot' if n.spot else ''}, bills {n.billing}; "
+                   f"standing cost {cost}")
+    out += ["", plan.kaito]
     out += ["", f"Workloads ({len(plan.environment.workloads)}):"]
     for w in plan.environment.workloads:
         placement = w.spec["placement"]
         extra = f", engine {w.spec['engine']}" if "engine" in w.spec else ""
-        out.append(f"  {w.kind} {w.namespace}/{w.name} on {placement['instanceType']}{extra}")
+        retired = ", retired: nothing deployed" if w.retired else ""
+        out.append(f"  {w.kind} {w.namespace}/{w.name} on {placement['instanceType']}{extra}{retired}")
+        if hint := catalog.method_hint(w.spec):
+            out.append(f"    hint: {hint}")
     return "\n".join(out)
 
 
@@ -260,8 +307,11 @@ def format_json(plan: Plan) -> str:
     return json.dumps({
         "stack": plan.env,
         "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "protect": r.protect,
+                       "replace_on_changes": r.replace_on_changes, "delete_before_replace": r.delete_before_replace,
                        "inputs": r.inputs} for r in plan.resources],
         "pools": [{**p.__dict__, "max_gpus": p.max_gpus} for p in plan.pools],
-        "workloads": [{"kind": w.kind, "name": w.name, "team": w.team, "namespace": w.namespace}
-                      for w in plan.environment.workloads],
+        "gpu_nodes": [{**dataclasses.asdict(n), "standing_per_hour": n.standing_per_hour()} for n in plan.gpu_nodes],
+        "kaito": {**plan.environment.defaults["kaito"], "target": KAITO_TARGET, "commit": KAITO_COMMIT},
+        "workloads": [{"kind": w.kind, "name": w.name, "team": w.team, "namespace": w.namespace,
+                       "retired": w.retired} for w in plan.environment.workloads],
     }, indent=2, default=str)

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from infra import catalog
-from infra.model import Workload
+from infra.model import TUNING_KIND, Environment, Workload
 
 # HF TrainingArguments' (and so KAITO's) num_train_epochs when the config does not set it.
 DEFAULT_EPOCHS = 3
@@ -129,3 +129,59 @@ def source_note() -> str:
     return (f"Estimates only: {d['currency']} {d['unit']}, list prices from {d['source']}, "
             f"read {d['retrieved']} (price date: {d['price_date']}); throughput model and assumptions in "
             "`infra/data/prices.yaml`.")
+
+
+@dataclass(frozen=True)
+class GpuNodes:
+    """GPU nodes one thing keeps: one of the stack's pools, or the nodes KAITO provisions for one Workspace."""
+
+    owner: str  # "pool gpua100" or "Workspace team/name"
+    instance_type: str
+    nodes: str  # "0-2" for a pool, "1" for a Workspace
+    billing: str  # when the nodes bill, in words
+    standing: int  # nodes that bill for as long as the stack or the spec exists
+    spot: bool
+    price: Price | None
+
+    def standing_per_hour(self) -> float | None:
+        per_vm = getattr(self.price, "spot" if self.spot else "regular") if self.price else None
+        if not self.standing:
+            return 0.0
+        return None if per_vm is None else per_vm * self.standing
+
+
+def gpu_nodes(env: Environment, pools: list, region: str | None) -> list[GpuNodes]:
+    """Which GPU nodes exist for an environment and which stay up (`pools`: name, vm_size, min_nodes,
+    max_nodes, spot). With nodeProvisioning auto, KAITO creates a node per Workspace node from its
+    instanceType and deletes it only with the Workspace (its NodeClaims carry karpenter.sh/do-not-disrupt);
+    our pools host bundled Jobs, which leave the pool free to scale to zero. With byo, Workspaces hold
+    pool nodes."""
+    byo = env.defaults["kaito"]["nodeProvisioning"] == "byo"
+    held_on_pool: dict[str, int] = {}
+    workspaces: list[GpuNodes] = []
+    for w in env.workloads:
+        if w.retired or (w.kind == TUNING_KIND and w.spec["engine"] == "bundled"):
+            continue
+        count = int(w.spec.get("replicas", 1))  # an InferenceSet runs one Workspace per replica
+        if byo:
+            held_on_pool[env.defaults["nodePool"]] = held_on_pool.get(env.defaults["nodePool"], 0) + count
+            continue
+        instance = w.spec["placement"]["instanceType"]
+        billing = ("from deploy until the spec is retired (KAITO keeps the node after the job ends)"
+                   if w.kind == TUNING_KIND else "while deployed")
+        kind = "InferenceSet" if count > 1 else "Workspace"  # KAITO makes an InferenceSet's Workspaces
+        workspaces.append(GpuNodes(f"{kind} {w.namespace}/{w.name}", instance, str(count), billing, count, False,
+                            vm_price(instance, region)))
+    out: list[GpuNodes] = []
+    for pool in pools:
+        held = held_on_pool.get(pool.name, 0)
+        standing = max(pool.min_nodes, min(held, pool.max_nodes))
+        if held:
+            billing = f"{held} node(s) held by KAITO Workspaces while deployed"
+        elif pool.min_nodes:
+            billing = f"{pool.min_nodes} node(s) always"
+        else:
+            billing = "only while a bundled Job runs (idle nodes are removed after the autoscaler's 10 min)"
+        out.append(GpuNodes(f"pool {pool.name}", pool.vm_size, f"{pool.min_nodes}-{pool.max_nodes}", billing,
+                            standing, pool.spot, vm_price(pool.vm_size, region)))
+    return out + workspaces

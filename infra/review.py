@@ -23,7 +23,7 @@ from typing import Any
 
 from infra import pricing
 from infra.diagnostics import escape
-from infra.diff import RefError
+from infra.diff import RefError, check_ref
 from infra.model import INFERENCE_KIND, TUNING_KIND, Environment, Workload
 from infra.render.names import COMPONENT_LABEL, TEAM_LABEL
 from infra.specs import gpus_held
@@ -70,13 +70,25 @@ def affected_environments(changed: list[str], known: list[str]) -> list[str]:
 
 def changed_files(base: str, repo: Path) -> list[str]:
     """Files changed on this branch since it left `base` (what the pull request shows)."""
-    out = subprocess.run(["git", "-C", str(repo), "diff", "--name-only", f"{base}...HEAD"],
-                         capture_output=True, text=True)
+    check_ref(base)
+    # -z: names exactly as they are (no quoting, no splitting at spaces or newlines), NUL-separated
+    out = subprocess.run(["git", "-C", str(repo), "diff", "--name-only", "-z", f"{base}...HEAD", "--"],
+                         capture_output=True)
     if out.returncode != 0:
-        raise RefError(f"cannot diff against {base!r}: {out.stderr.strip() or 'unknown ref'}")
-    uncommitted = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=all"],
-                                 capture_output=True, text=True).stdout
-    return sorted(set(out.stdout.split()) | {line[3:].split(" -> ")[-1] for line in uncommitted.splitlines()})
+        problem = out.stderr.decode("utf-8", "replace").strip() or "unknown ref"
+        raise RefError(f"cannot diff against {base!r}: {problem}")
+    status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "-z", "--untracked-files=all"],
+                            capture_output=True).stdout.decode("utf-8", "surrogateescape").split("\0")
+    uncommitted, renamed_from = set(), False
+    for entry in status:  # "XY path", and after a rename or copy one more entry: the old path (touched too)
+        if renamed_from:
+            uncommitted.add(entry)
+            renamed_from = False
+        elif entry:
+            uncommitted.add(entry[3:])
+            renamed_from = entry[0] in "RC"
+    committed = out.stdout.decode("utf-8", "surrogateescape").split("\0")
+    return sorted({p for p in committed if p} | uncommitted)
 
 
 # --- what changes in one environment -------------------------------------------------------------------
@@ -89,6 +101,7 @@ class WorkloadChange:
     kind: str  # TuningJob | InferenceDeployment (removed ones: as rendered, e.g. Workspace)
     team: str
     workload: Workload | None  # None when removed
+    replaced: list[str] = field(default_factory=list)  # "Kind: field" that cannot change in place
 
 
 @dataclass
@@ -120,9 +133,13 @@ def workload_changes(env: Environment, old: list[dict], new: list[dict], changes
     out = []
     for name in sorted(touched):
         current = env.by_name(name)
-        if current is not None:
-            action = "changed" if name in old_names else "added"
-            out.append(WorkloadChange(action, name, current.kind, current.team, current))
+        replaced = [f"{c.id[1]}: {field_}" for c in changes if c.action == "replaced"
+                    and _owner(after[c.id]) == name for field_ in c.replaced]
+        if current is not None and current.retired:
+            out.append(WorkloadChange("retired", name, current.kind, current.team, current))
+        elif current is not None:
+            action = "replaced" if replaced else "changed" if name in old_names else "added"
+            out.append(WorkloadChange(action, name, current.kind, current.team, current, replaced))
         else:
             labels = next(o for o in old if _owner(o) == name)["metadata"]["labels"]
             kind = TUNING_KIND if labels.get(COMPONENT_LABEL) == "tuning" else INFERENCE_KIND
@@ -133,26 +150,27 @@ def workload_changes(env: Environment, old: list[dict], new: list[dict], changes
 def review_environment(name: str, base: str, repo: Path | None = None, root: Path | None = None) -> EnvReview:
     """Validate `name`, render it and diff it against `base` (rendered at that ref with the current code)."""
     from infra.diagnostics import SpecError
-    from infra.diff import diff_objects, render_at_ref
+    from infra.diff import diff_objects, environment_at_ref
     from infra.render import render_environment
     from infra.specs import REPO_ROOT, WORKLOADS_DIR, load_environment
 
     review = EnvReview(name, base)
-    try:
-        review.env = load_environment(name, root or WORKLOADS_DIR)
-    except SpecError as error:
-        review.problems = [str(d) for d in sorted(set(error.diagnostics))]
-        return review
-    try:
-        old = render_at_ref(name, base, repo or REPO_ROOT)
+    try:  # the base first, so a quota breach is reported on what the change adds or alters
+        base_env = environment_at_ref(name, base, repo or REPO_ROOT)
     except SpecError as error:
         review.base_note = (f"The specs at {md_code(base)} do not validate ({len(error.diagnostics)} problem(s)); "
                             "everything is shown as added.")
-        old = []
+        base_env = None
+    try:
+        review.env = load_environment(name, root or WORKLOADS_DIR, base=base_env)
+    except SpecError as error:
+        review.problems = [str(d) for d in sorted(set(error.diagnostics))]
+        return review
+    old = render_environment(base_env) if base_env is not None else []
     new = render_environment(review.env)
     review.changes = diff_objects(old, new)
     review.workloads = workload_changes(review.env, old, new, review.changes)
-    review.warnings = quota_warnings(review.env)
+    review.warnings = quota_warnings(review.env) + retirement_warnings(review.env)
     return review
 
 
@@ -194,8 +212,9 @@ def cost_tables(env: Environment, names: set[str], region: str | None) -> list[s
     inference = [w for w in env.workloads if w.kind == INFERENCE_KIND and w.name in names]
     if tuning:
         lines += ["", "**Tuning jobs** (estimated; per run)", "",
-                  "| job | instance | GPUs | examples × epochs | GPU hours | cost pay-as-you-go | cost Spot |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| job | instance | GPUs | examples × epochs | GPU hours | cost pay-as-you-go | cost Spot "
+                  "| after it ends |",
+                  "|---|---|---|---|---|---|---|---|"]
         for w in tuning:
             e = pricing.estimate_tuning(w, region)
             size = "unknown size" if e.examples is None else f"{e.examples:,} × {e.epochs:g}"
@@ -205,7 +224,7 @@ def cost_tables(env: Environment, names: set[str], region: str | None) -> list[s
             else:
                 payg, spot = _money(e.cost("regular")), _money(e.cost("spot"))
             lines.append(f"| `{w.name}` | {e.instance_type}{_price_note(e.price, e.instance_type)} | {e.gpus} | "
-                         f"{size} | {_hours(e.gpu_hours)} | {payg} | {spot} |")
+                         f"{size} | {_hours(e.gpu_hours)} | {payg} | {spot} | {_after_job(w, e.price)} |")
     if inference:
         lines += ["", "**Inference deployments** (estimated; while running)", "",
                   "| deployment | instance × count | GPUs | per hour pay-as-you-go | per hour Spot |",
@@ -217,7 +236,19 @@ def cost_tables(env: Environment, names: set[str], region: str | None) -> list[s
     return lines
 
 
-ICONS = {"added": "➕", "changed": "✏️", "removed": "➖"}
+def _after_job(w: Workload, price: pricing.Price | None) -> str:
+    """What keeps billing once training is done: KAITO keeps a tuning Workspace's node until it is deleted."""
+    if w.spec["engine"] == "bundled":
+        return "pool scales to zero"
+    return f"node stays up, {_money(price.regular if price else None)}/h, until `retired: true`"
+
+
+MAIN_ACTIONS = ("added", "changed", "removed")  # counted in the summary even when zero
+ICONS = {"added": "➕", "changed": "✏️", "replaced": "🔁", "retired": "🏁", "removed": "➖"}
+ACTION_NOTES = {
+    "replaced": "deleted and created again: {fields} cannot change in place",
+    "retired": "finished: its objects are deleted, its adapter image stays",
+}
 
 
 def environment_section(review: EnvReview, region: str | None = None, resources: list[str] | None = None,
@@ -232,12 +263,14 @@ def environment_section(review: EnvReview, region: str | None = None, resources:
         lines += [f"> {review.base_note}", ""]
     counts = {a: sum(c.action == a for c in review.workloads) for a in ICONS}
     if review.workloads:
-        lines += ["**Workloads**: " + ", ".join(f"{n} {a}" for a, n in counts.items()), "",
-                  "| | workload | kind | team |", "|---|---|---|---|"]
-        lines += [f"| {ICONS[c.action]} {c.action} | {md_code(c.name)} | {c.kind} | {c.team} |" for c in review.workloads]
+        lines += ["**Workloads**: " + ", ".join(f"{n} {a}" for a, n in counts.items() if n or a in MAIN_ACTIONS), "",
+                  "| | workload | kind | team | note |", "|---|---|---|---|---|"]
+        lines += [f"| {ICONS[c.action]} {c.action} | {md_code(c.name)} | {c.kind} | {c.team} | "
+                  f"{ACTION_NOTES.get(c.action, '').format(fields=', '.join(f'`{f}`' for f in c.replaced))} |"
+                  for c in review.workloads]
     else:
         lines.append("**Workloads**: no change.")
-    costed = {c.name for c in review.workloads if c.action != "removed"}
+    costed = {c.name for c in review.workloads if c.action not in ("removed", "retired")}
     lines += cost_tables(review.env, costed, region)
     lines += resources or []
     all_warnings = (warnings or []) + review.warnings
@@ -250,14 +283,18 @@ def environment_section(review: EnvReview, region: str | None = None, resources:
                 + md_fence(change.diff.rstrip("\n").split("\n"), "diff") + [""]
         lines.append("</details>")
     if preview is not None:
-        lines += ["", "<details><summary>pulumi preview</summary>", ""] + md_fence(preview.rstrip("\n").split("\n")) \
-            + ["", "</details>"]
+        opened = " open" if preview.startswith(PREVIEW_FAILED) else ""
+        lines += ["", f"<details{opened}><summary>pulumi preview</summary>", ""] \
+            + md_fence(preview.rstrip("\n").split("\n")) + ["", "</details>"]
     return lines
 
 
-def comment(sections: list[list[str]], base: str, envs: list[str]) -> str:
-    """The whole comment: marker, heading, one section per environment, the estimate's source."""
+def comment(sections: list[list[str]], base: str, envs: list[str], failed_previews: list[str] | None = None) -> str:
+    """The whole comment: marker, heading, failed previews first, a section per environment, the estimate's source."""
     head = [MARKER, "## kaito-gitops plan", ""]
+    if failed_previews:
+        head += [f"❌ **`pulumi preview` failed for {', '.join(map(md_code, failed_previews))}**: the "
+                 "`plan comment` check fails until it succeeds. The error is in that environment's section.", ""]
     if envs:
         head.append(f"Against {md_code(base)}; environments touched: " + ", ".join(map(md_code, envs)) + ".")
     else:
@@ -302,18 +339,47 @@ def resource_lines(plan) -> list[str]:
     pools = ", ".join(f"`{p.name}` {p.vm_size} {p.min_nodes}-{p.max_nodes} nodes ({p.max_gpus} GPUs max, "
                       f"{'Spot' if p.spot else 'regular'})" for p in plan.pools)
     return ["", f"**Azure resources** ({plan.config.location}, from `kaito-gitops plan --env {plan.env}`): "
-            + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())), "", f"GPU pools: {pools}."]
+            + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())), "", f"GPU pools: {pools}."] \
+        + gpu_node_lines(plan)
+
+
+def gpu_node_lines(plan) -> list[str]:
+    """Every GPU node the environment has or will have, when it bills, and what stays up regardless."""
+    rows = plan.gpu_nodes
+    standing = [n.standing_per_hour() for n in rows]
+    total = None if None in standing else sum(standing)
+    lines = ["", f"**GPU nodes** ({plan.kaito}); standing cost after this change: {_money(total)}/h", "",
+             "| nodes of | size | nodes | bills | standing cost |", "|---|---|---|---|---|"]
+    for n, cost in zip(rows, standing):
+        size = f"{n.instance_type}{' Spot' if n.spot else ''}{_price_note(n.price, n.instance_type)}"
+        lines.append(f"| {n.owner} | {size} | {n.nodes} | {n.billing} | {_money(cost)}/h |")
+    return lines
+
+
+def retirement_warnings(env: Environment) -> list[str]:
+    """KAITO tuning Workspaces keep their GPU node until deleted: remind to retire the finished ones."""
+    return [f"`{w.name}` (engine kaito) keeps a {w.spec['placement']['instanceType']} node after its job ends; "
+            "once `kubectl get workspace` shows it succeeded, set `retired: true` in its spec so the next deploy "
+            "deletes it" for w in env.workloads
+            if w.kind == TUNING_KIND and w.spec["engine"] == "kaito" and not w.retired
+            and env.defaults["kaito"]["nodeProvisioning"] == "auto"]
 
 
 def capacity_warnings(plan) -> list[str]:
-    """Bundled jobs that together, or alone, need more GPUs than their pool can ever have."""
+    """Bundled jobs (and, on byo nodes, Workspaces) that together, or alone, need more GPUs than their pool
+    can ever have."""
     out = []
+    env = plan.environment
+    byo_pool = env.defaults["nodePool"] if env.defaults["kaito"]["nodeProvisioning"] == "byo" else None
     for pool in plan.pools:
-        jobs = [w for w in plan.environment.workloads if w.kind == TUNING_KIND and w.spec.get("engine") == "bundled"
+        jobs = [w for w in env.workloads if w.kind == TUNING_KIND and w.spec.get("engine") == "bundled"
                 and w.spec["placement"].get("nodePool") == pool.name]
+        if pool.name == byo_pool:
+            jobs += [w for w in env.workloads if w.kind != TUNING_KIND]
         need = sum(gpus_held(w) for w in jobs)
         if need > pool.max_gpus:
-            out.append(f"bundled jobs on pool `{pool.name}` need {need} GPUs at once but it scales to "
+            what = "bundled jobs" + (" and KAITO Workspaces" if pool.name == byo_pool else "")
+            out.append(f"{what} on pool `{pool.name}` need {need} GPUs at once but it scales to "
                        f"{pool.max_gpus} ({pool.max_nodes} × {pool.vm_size}); "
                        f"{', '.join(f'`{w.name}`' for w in jobs)} will queue")
     return out
@@ -394,15 +460,22 @@ def env_section(env: str, base: str, previews: Path | None = None) -> list[str]:
 # --- command line --------------------------------------------------------------------------------------
 
 
+PREVIEW_FAILED = "pulumi preview did not succeed"
+
+
+def preview_status(folder: Path, env: str) -> str:
+    """The preview step's outcome the workflow wrote (success, failure, cancelled, skipped), or `missing`."""
+    outcome = folder / f"{env}.outcome"
+    return outcome.read_text().strip() if outcome.is_file() else "missing"
+
+
 def _previews(folder: Path | None, env: str) -> str | None:
     if folder is None:
         return None
     text = folder / f"{env}.txt"
-    outcome = folder / f"{env}.outcome"
-    status = outcome.read_text().strip() if outcome.is_file() else "missing"
+    status = preview_status(folder, env)
     if status != "success":
-        return f"pulumi preview did not succeed ({status}); see the workflow run.\n" + (
-            text.read_text() if text.is_file() else "")
+        return f"{PREVIEW_FAILED} ({status}); see the workflow run.\n" + (text.read_text() if text.is_file() else "")
     return text.read_text() if text.is_file() else None
 
 
@@ -436,7 +509,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     envs = args.env or touched
     sections = [env_section(e, args.base, args.previews) for e in envs]
-    text = comment(sections, args.base, envs)
+    failed = [e for e in envs if args.previews and preview_status(args.previews, e) != "success"]
+    text = comment(sections, args.base, envs, failed)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     else:

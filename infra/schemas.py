@@ -41,6 +41,7 @@ PATTERNS = {
     "^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$":
         ("an image tag", "use letters, digits, '_', '.' and '-', not starting with '.' or '-', e.g. v1"),
     "^[A-Za-z_][A-Za-z0-9_.]*$": ("a module name", "write a module name such as q_proj or model.layers.0.mlp"),
+    "^v?[0-9]+\\.[0-9]+\\.[0-9]+$": ("a KAITO version", "write the version the cluster runs as MAJOR.MINOR.PATCH, e.g. 0.12.0"),
 }
 _TYPE_WORDS = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
                "array": "a list", "object": "a mapping", "null": "null"}
@@ -141,13 +142,13 @@ def explain(error: ValidationError) -> list[tuple[str, str, str]]:
     return [(path, error.message, schema.get("description", ""))]
 
 
-def did_you_mean(word: str, options: list[str], label: str) -> str:
-    """The one option clearly closest to `word` (with the others when they are few), else all the options."""
+def did_you_mean(word: str, options: list[str], label: str, list_up_to: int = 10) -> str:
+    """The one option clearly closest to `word` (with all of them when at most `list_up_to`), else all the options."""
     listed = f"{label}: " + ", ".join(options)
     close = difflib.get_close_matches(word, options, n=2, cutoff=0.6)
     ratios = [difflib.SequenceMatcher(None, word, c).ratio() for c in close]
     if close and (len(close) == 1 or ratios[0] > ratios[1]):
-        return f"did you mean {close[0]!r}?" + (f" {listed}" if len(options) <= 10 else "")
+        return f"did you mean {close[0]!r}?" + (f" {listed}" if len(options) <= list_up_to else "")
     return listed
 
 

@@ -28,6 +28,7 @@ from infra.model import (
     Workload,
 )
 from infra.render.bundled import MOUNTS
+from infra.render.names import KAITO_SUPPORTED_MINORS, KAITO_TARGET
 from infra.render.tuning import CONTINUE_DIR
 from infra.yamlload import Document, child_path, load_file
 
@@ -45,7 +46,9 @@ WORKLOAD_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")  # a Service (DNS-1035
 # Mounts of the tuning pod besides outputDir: the bundled engine's Job, and KAITO's tuning Job, which mounts
 # /mnt/config, /mnt/data (KAITO pkg/utils/common_preset.go) and /mnt/output (pkg/workspace/tuning/preset_tuning.go).
 OTHER_MOUNTS = {MOUNTS["config"]: "the training config", MOUNTS["data"]: "the training data",
-                CONTINUE_DIR: "the adapter to continue from", MOUNTS["output"]: "the output volume"}
+                CONTINUE_DIR: "the adapter to continue from", MOUNTS["output"]: "the output volume",
+                MOUNTS["registry-pull"]: "the registry pull credentials",
+                MOUNTS["registry-push"]: "the registry push credentials"}
 MAX_WORKLOAD_NAME = 52  # a StatefulSet's pods get the label <name>-<10-character hash>, at most 63 characters
 SECRET_KEYS = re.compile(r"(password|passwd|pwd|token|clientsecret|connectionstring"
                          r"|(api|access|account|storage|private|secret|ssh|sas)[-_]?key)$", re.I)
@@ -148,6 +151,7 @@ def load_environment(env: str, root: Path | None = None, base: Environment | Non
     pairs = [(_workload(env_dir, path, doc, defaults, out), doc) for path, doc in docs] if defaults else []
     if defaults:
         _check_environment(pairs, defaults, out, _settled(pairs, base))
+        _check_kind_swaps(pairs, base, out)
     workloads = [w for w, _ in pairs]
     if out.problems:
         raise SpecError(sorted(set(out.problems)))
@@ -174,8 +178,12 @@ def _read(path: Path, out: _Collector) -> Document:
 
 def _load_defaults(env_dir: Path, out: _Collector) -> dict[str, Any]:
     path = env_dir / DEFAULTS_FILE
-    if path.is_symlink() or (path.exists() and not _regular(path)):
+    if path.is_symlink() or (path.exists() and not _regular(path) and not path.is_dir()):
         return {}  # refused by _unreadable_entries
+    if path.is_dir():
+        out.problems.append(Diagnostic(display_path(path), 1, "$", f"{DEFAULTS_FILE} is a folder, not a file",
+                                       f"replace it with a file with kind: {DEFAULTS_KIND}"))
+        return {}
     if not path.is_file():
         out.problems.append(Diagnostic(display_path(path), 1, "$", "the environment has no defaults file",
                                        f"create {DEFAULTS_FILE} with kind: {DEFAULTS_KIND}"))
@@ -186,6 +194,8 @@ def _load_defaults(env_dir: Path, out: _Collector) -> dict[str, Any]:
     data = dict(doc.data)
     data.setdefault("namespace", "{team}")
     _check_namespaces(doc, data, out)
+    data["kaito"] = {"version": KAITO_TARGET, "nodeProvisioning": "auto", **data.get("kaito", {})}
+    _check_kaito(doc, data, out)
     _check_instance_type(doc, "$.instanceType", data["instanceType"], out)
     for team, quota in data["teams"].items():
         for i, name in enumerate(quota.get("allowedInstanceTypes", [])):
@@ -204,6 +214,18 @@ def _check_namespaces(doc: Document, defaults: dict[str, Any], out: _Collector) 
             out.add(doc, "$.namespace", f"namespace template {template!r} gives {namespace!r} for team "
                     f"{team!r}: {why}", "shorten the template or the team name; the result must start and end with "
                     "a letter or digit")
+
+
+def _check_kaito(doc: Document, defaults: dict[str, Any], out: _Collector) -> None:
+    version = defaults["kaito"]["version"].removeprefix("v")
+    if ".".join(version.split(".")[:2]) not in KAITO_SUPPORTED_MINORS:
+        minors = ", ".join(m + ".x" for m in KAITO_SUPPORTED_MINORS)
+        out.add(doc, "$.kaito.version", f"the manifests are written for KAITO {KAITO_TARGET} ({minors}), not {version}",
+                "run KAITO 0.12 on the cluster (the AKS add-on may ship an older one; see docs/rendering.md, "
+                "'KAITO version') and set kaito.version to what it runs")
+    if defaults["kaito"]["nodeProvisioning"] == "byo" and not defaults.get("nodePool"):
+        out.add(doc, "$.kaito.nodeProvisioning", "byo nodes need the GPU pool Workspaces run on",
+                "set nodePool to a pool of this stack")
 
 
 def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bool:
@@ -280,6 +302,16 @@ def _settled(pairs: list[tuple[Workload, Document]], base: Environment | None) -
     return {w.name for w, _ in pairs if same(w, base.by_name(w.name))}
 
 
+def _check_kind_swaps(pairs: list[tuple[Workload, Document]], base: Environment | None, out: _Collector) -> None:
+    """A name that was a TuningJob at the base and is now an InferenceDeployment (or the reverse) would turn a
+    deployed Workspace from tuning to inference, which KAITO's webhook refuses (Workspace.validateUpdate)."""
+    for w, doc in pairs:
+        before = base.by_name(w.name) if base else None
+        if before is not None and before.kind != w.kind and not before.retired:
+            out.add(doc, "$.kind", f"{w.name!r} is a deployed {before.kind}; KAITO cannot turn its Workspace into "
+                    f"a {w.kind}'s", "use a new name (or retire or remove the old one in an earlier change)")
+
+
 def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[str, Any], out: _Collector,
                        settled: set[str]) -> None:
     by_name: dict[str, Workload] = {}
@@ -292,7 +324,7 @@ def _check_environment(pairs: list[tuple[Workload, Document]], defaults: dict[st
     for w, doc in pairs:
         _check_team(w, doc, defaults, out)
         if w.kind == TUNING_KIND:
-            _check_tuning(w, doc, by_name, defaults["registry"], out)
+            _check_tuning(w, doc, by_name, defaults, out)
         else:
             _check_inference(w, doc, by_name, defaults["registry"], out)
     _check_continue_cycles(pairs, out)
@@ -331,12 +363,13 @@ def _check_instance_type(doc: Document, path: str, name: str, out: _Collector) -
     sku = catalog.sku(name)
     if sku is None or not sku.gpus:
         out.add(doc, path, f"{schemas.show(name)} is not a GPU size KAITO can run",
-                schemas.did_you_mean(name, catalog.gpu_skus(), "KAITO's sizes"))
+                schemas.did_you_mean(name, catalog.gpu_skus(), "KAITO's sizes", list_up_to=100))
         return False
     return True
 
 
-def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], registry: str, out: _Collector) -> None:
+def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], defaults: dict[str, Any],
+                  out: _Collector) -> None:
     spec = w.spec
     preset = catalog.preset(spec["baseModel"])
     if preset is None or not preset.tuning:
@@ -365,7 +398,12 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], re
         _check_adapter_reference(doc, "$.spec.continueFrom", spec["continueFrom"], workloads, out, itself=w.name)
     if spec["engine"] == "kaito":
         _check_kaito_engine_limits(doc, spec, out)
-    kaito_rules.check_tuning(w, registry, lambda path, message, hint="": out.add(doc, path, message, hint))
+        if defaults["kaito"]["nodeProvisioning"] == "byo" and not w.retired:
+            out.add(doc, "$.spec.engine", "KAITO 0.12 cannot tune on bring-your-own nodes",
+                    "its tuning Job sizes GPUs from resource.instanceType, which must be empty on byo nodes; "
+                    "set engine: bundled")
+    kaito_rules.check_tuning(w, defaults["registry"],
+                             lambda path, message, hint="": out.add(doc, path, message, hint))
     if spec["engine"] == "bundled":
         if not spec["placement"].get("nodePool"):
             out.add(doc, "$.spec.placement", "the bundled engine needs a node pool",
@@ -506,7 +544,9 @@ def _check_inference(w: Workload, doc: Document, workloads: dict[str, Workload],
 
 
 def gpus_held(w: Workload) -> int:
-    """GPUs a workload holds while it runs: the quota unit."""
+    """GPUs a workload holds while it runs: the quota unit (a retired job holds none)."""
+    if w.retired:
+        return 0
     sku = catalog.sku(w.spec["placement"]["instanceType"])
     return (sku.gpus if sku else 0) * w.spec.get("replicas", 1)
 
@@ -523,7 +563,7 @@ def _check_quotas(pairs: list[tuple[Workload, Document]], defaults: dict[str, An
                 out.add(docs[id(w)], "$.spec.placement.instanceType",
                         f"team {team!r} may not use {instance}", "allowed for the team: " + ", ".join(allowed))
         _check_limit(mine, "maxGPUs", quota, gpus_held, "GPUs", docs, out, settled)
-        tuning = [w for w in mine if w.kind == TUNING_KIND]
+        tuning = [w for w in mine if w.kind == TUNING_KIND and not w.retired]
         _check_limit(tuning, "maxConcurrentTuningJobs", quota, lambda w: 1, "tuning jobs", docs, out, settled)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -34,14 +35,29 @@ def _parser() -> argparse.ArgumentParser:
         if name == "train":
             p.add_argument("--data", default="/mnt/data", type=Path,
                            help="data directory; relative dataset paths are under it (default: %(default)s)")
+            p.add_argument("--nproc-per-node", type=int, default=1, metavar="N",
+                           help="training processes, one per GPU of the node (default: %(default)s)")
     pkg = sub.add_parser("package", help="lay an adapter out as KAITO's adapter image expects (/data/...)")
     pkg.add_argument("--adapter", required=True, type=Path, help="directory with the trained adapter")
-    pkg.add_argument("--out", required=True, type=Path, help="build context to write (Dockerfile + data/)")
+    pkg.add_argument("--out", required=True, type=Path,
+                     help="build context to write (Dockerfile, data/, layer, annotations); new, or an earlier run's")
+    pkg.add_argument("--config", type=Path, help="training_config.yaml the adapter was trained with (its SHA-256 "
+                     "is recorded)")
+    pkg.add_argument("--data", type=Path, help="data directory the trainer read (one SHA-256 over its files is recorded)")
+    pkg.add_argument("--annotation", action="append", default=[], metavar="KEY=VALUE",
+                     help="manifest annotation to record (repeatable)")
     return parser
 
 
 def _train(args) -> int:
     cfg = load_config(args.config)  # before importing torch: a bad config fails in a second
+    if args.nproc_per_node < 1:
+        print(f"error: --nproc-per-node must be at least 1, got {args.nproc_per_node}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.nproc_per_node > 1 and "RANK" not in os.environ:
+        from trainer.distributed import launch
+
+        return launch(["train", "--config", str(args.config), "--data", str(args.data)], args.nproc_per_node)
     from trainer.train import Interrupted, run
 
     try:
@@ -64,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.config}: ok")
             return EXIT_OK
         if args.command == "package":
-            from trainer.package import package_adapter
+            from trainer.package import package_adapter, parse_annotations
 
-            package_adapter(args.adapter, args.out)
+            package_adapter(args.adapter, args.out, args.config, args.data, parse_annotations(args.annotation))
             print(f"adapter image context written to {args.out}")
             return EXIT_OK
         return _train(args)
@@ -75,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except Exception as err:  # noqa: BLE001 - the exit code decides whether the Job retries
         if type(err).__name__ == "OutOfMemoryError":
-            print(f"error: out of GPU memory ({err}); lower TrainingArguments.per_device_train_batch_size or "
-                  "BundledConfig.max_seq_length, or use QLoRA", file=sys.stderr)
+            print(f"error: out of GPU memory ({err}); lower BundledConfig.max_tokens_per_batch (or "
+                  "TrainingArguments.per_device_train_batch_size without it) or BundledConfig.max_seq_length, or use QLoRA", file=sys.stderr)
             return EXIT_FAILED
         log.exception("training failed")
         return EXIT_FAILED

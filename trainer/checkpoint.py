@@ -3,6 +3,7 @@ SIGTERM turned into one last checkpoint before the pod's grace period runs out."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -12,6 +13,8 @@ import signal
 from pathlib import Path
 
 from transformers import TrainerCallback
+
+from trainer.distributed import agree, is_main_process
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +43,41 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def latest_complete_checkpoint(root: Path) -> Path | None:
-    """The newest checkpoint whose completion marker was written; half-written ones are skipped."""
+def fingerprint(config: dict, examples: list[dict], world_size: int) -> str:
+    """What a checkpoint's training depends on: the settings, the tokenized data in its order, the ranks.
+
+    A checkpoint resumes only a run with the same fingerprint; otherwise its weights, optimizer
+    state and step count belong to another run (another dataset, rank, learning rate...).
+    """
+    digest = hashlib.sha256(json.dumps({"config": config, "world_size": world_size}, sort_keys=True,
+                                       default=str).encode())
+    for example in examples:
+        digest.update(json.dumps([example["input_ids"], example["labels"]]).encode())
+    return digest.hexdigest()[:16]
+
+
+def checkpoint_fingerprint(checkpoint: Path) -> str | None:
+    try:
+        return json.loads((checkpoint / COMPLETE_MARKER).read_text()).get("fingerprint")
+    except (OSError, ValueError):
+        return None
+
+
+def latest_complete_checkpoint(root: Path, expected: str | None = None) -> Path | None:
+    """The newest checkpoint whose completion marker was written; half-written ones are skipped, and
+    with `expected` so are (and removed) those of another run: they would resume the wrong training."""
+    found = None
     for _, path in reversed(_checkpoints(root)):
-        if is_complete(path):
-            return path
-        log.warning("ignoring incomplete checkpoint %s (interrupted while it was written)", path)
-    return None
+        if not is_complete(path):
+            log.warning("ignoring incomplete checkpoint %s (interrupted while it was written)", path)
+        elif expected is not None and (seen := checkpoint_fingerprint(path)) != expected:
+            log.warning("ignoring checkpoint %s: it was written for another config or data (fingerprint %s, this "
+                        "run %s); removing it and training from the start", path, seen, expected)
+            if is_main_process():
+                shutil.rmtree(path, ignore_errors=True)
+        elif found is None:
+            found = path
+    return found
 
 
 class CompleteCheckpoints(TrainerCallback):
@@ -57,8 +88,9 @@ class CompleteCheckpoints(TrainerCallback):
     checkpoint while the new one is unfinished; we rotate only after the marker is on disk.
     """
 
-    def __init__(self, keep: int | None):
+    def __init__(self, keep: int | None, fingerprint: str | None = None):
         self.keep = keep
+        self.fingerprint = fingerprint
 
     def on_step_end(self, args, state, control, **kwargs):
         # A checkpoint at the last step makes a retried pod (say, after a failed push) skip training.
@@ -71,7 +103,8 @@ class CompleteCheckpoints(TrainerCallback):
             return
         root = Path(args.output_dir)
         current = root / f"checkpoint-{state.global_step}"
-        _write_atomic(current / COMPLETE_MARKER, json.dumps({"global_step": state.global_step}))
+        _write_atomic(current / COMPLETE_MARKER, json.dumps({"global_step": state.global_step,
+                                                                 "fingerprint": self.fingerprint}))
         log.info("checkpoint complete: %s", current)
         complete = [p for _, p in _checkpoints(root) if is_complete(p)]
         stale = [p for _, p in _checkpoints(root) if not is_complete(p)]
@@ -83,7 +116,11 @@ class CompleteCheckpoints(TrainerCallback):
 
 class StopOnSigterm(TrainerCallback):
     """On SIGTERM (pod eviction, node drain, spot preemption), finish the current step, save a
-    checkpoint and stop; the caller then exits non-zero so the Job runs the pod again."""
+    checkpoint and stop; the caller then exits non-zero so the Job runs the pod again.
+
+    With several ranks the decision is agreed after every step (one all-reduce of a flag): a rank
+    that stopped alone would leave the others waiting in the next gradient all-reduce forever.
+    """
 
     def __init__(self) -> None:
         self.received = False
@@ -102,6 +139,7 @@ class StopOnSigterm(TrainerCallback):
         self.received = True
 
     def on_step_end(self, args, state, control, **kwargs):
+        self.received = agree(self.received, getattr(args, "device", None))
         if self.received:
             control.should_save = True
             control.should_training_stop = True

@@ -169,7 +169,8 @@ class ModelConfig(Section):
     torch_dtype: str | None = _help(
         "Weights dtype: bfloat16, float16, float32 or auto. bfloat16 falls back to float32 on a machine without a "
         "bf16-capable GPU.", "bfloat16")
-    device_map: str | dict | None = _help("Device map for from_pretrained.", "auto")
+    device_map: str | dict | None = _help(
+        "Accepted for KAITO compatibility; on a GPU each training process loads the whole model onto its own GPU.", "auto")
     chat_template: str | None = _help("A chat template file, or the template itself, replacing the tokenizer's.", None)
 
     def problems(self) -> list[str]:
@@ -333,8 +334,8 @@ class TrainingArguments(Section):
     gradient_accumulation_steps: int = _help("Batches accumulated per optimizer step.", 1)
     learning_rate: float = _help("Peak learning rate (ours: 2e-4, a LoRA-sized default; transformers' is 5e-5).", 2e-4)
     weight_decay: float = _help("AdamW weight decay.", 0.0)
-    warmup_steps: float = _help("Warm-up steps; a value below 1 is a fraction of all steps.", 0.0)
-    lr_scheduler_type: str = _help("Learning-rate schedule.", "linear")
+    warmup_steps: float = _help("Warm-up steps; a value below 1 is a fraction of all steps (ours: 0.03).", 0.03)
+    lr_scheduler_type: str = _help("Learning-rate schedule (ours: cosine; transformers' is linear).", "cosine")
     optim: str = _help("Optimizer name (transformers' OptimizerNames).", "adamw_torch_fused")
     max_grad_norm: float = _help("Gradient clipping norm.", 1.0)
     logging_steps: float = _help("Log the training loss every N steps (ours: 10).", 10)
@@ -442,13 +443,26 @@ class BundledConfig(Section):
     continue_from: str | None = _help(
         "An adapter directory (adapter_config.json + weights) to keep training; its LoRA settings are used.", None)
     padding_free: bool = _help("Concatenate a batch's examples without padding (faster).", True)
+    max_tokens_per_batch: int | None = _help(
+        "Token budget of one padding-free batch per device: examples are packed in order until the next would "
+        "exceed it (a longer example goes alone). TrainingArguments.per_device_train_batch_size is then unused. "
+        "null: per_device_train_batch_size examples per batch.", None)
+    max_examples_per_batch: int | None = _help(
+        "With max_tokens_per_batch: at most this many examples in one batch (a spec's batchSize); null: no cap.", None)
     evaluate: bool = _help("Evaluate base model and adapter on the evaluation set into metrics.json.", True)
     attn_implementation: str | None = _help("Attention kernel: sdpa, flash_attention_2, eager.", "sdpa")
 
     def problems(self) -> list[str]:
+        out = []
         if self.max_seq_length < 16:
-            return [f"BundledConfig.max_seq_length: must be at least 16, got {self.max_seq_length}"]
-        return []
+            out.append(f"BundledConfig.max_seq_length: must be at least 16, got {self.max_seq_length}")
+        for key in ("max_tokens_per_batch", "max_examples_per_batch"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                out.append(f"BundledConfig.{key}: must be at least 1 (or null), got {getattr(self, key)}")
+        if self.max_tokens_per_batch is not None and not self.padding_free:
+            out.append("BundledConfig.max_tokens_per_batch: needs padding_free true (a padded batch costs its "
+                       "longest example times its size); remove max_tokens_per_batch or set padding_free: true")
+        return out
 
 
 SECTIONS: tuple[type[Section], ...] = (

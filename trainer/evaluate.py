@@ -11,11 +11,12 @@ from torch import nn
 
 @torch.no_grad()
 def evaluate(model: nn.Module, examples: Sequence[dict], collator: Callable[[list[dict]], dict],
-             batch_size: int) -> dict:
+             batch_size: int, autocast_dtype: torch.dtype | None = None) -> dict:
     """Token-weighted metrics over positions whose label is not -100 (the assistant's tokens).
 
     Summing per token, rather than averaging per batch as Trainer.evaluate does, makes the
-    numbers independent of batch size and packing.
+    numbers independent of batch size and packing. `autocast_dtype` is the training's mixed
+    precision (bf16 or fp16): the model is evaluated as it was trained, not in its storage dtype.
     """
     was_training = model.training
     model.eval()
@@ -24,8 +25,9 @@ def evaluate(model: nn.Module, examples: Sequence[dict], collator: Callable[[lis
     for start in range(0, len(examples), batch_size):
         batch = collator(list(examples[start:start + batch_size]))
         labels = batch.pop("labels").to(device)
-        inputs = {k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
-        logits = model(**inputs, use_cache=False).logits.float()  # a cache disables packed-sequence masks
+        inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+            logits = model(**inputs, use_cache=False).logits.float()  # a cache disables packed-sequence masks
         logits, targets = logits[:, :-1, :], labels[:, 1:]
         mask = targets != -100
         if not mask.any():

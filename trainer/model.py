@@ -79,15 +79,49 @@ def _bnb_config(cfg: TrainerConfig, compute_dtype: torch.dtype | str):
     )
 
 
+def check_kernels(cfg: TrainerConfig) -> None:
+    """Kernels the config asks for must be importable and have a GPU: a missing one is a configuration
+    error (exit 2, the Job does not retry) rather than an ImportError half-way through loading."""
+    import importlib.util
+
+    wanted = []
+    if cfg.bundled.attn_implementation == "flash_attention_2":
+        wanted.append(("BundledConfig.attn_implementation: flash_attention_2", "flash_attn", "flash-attn",
+                       "set attn_implementation: sdpa"))
+    if cfg.training.extra.get("use_liger_kernel"):
+        wanted.append(("TrainingArguments.use_liger_kernel", "liger_kernel", "liger-kernel",
+                       "set use_liger_kernel: false"))
+    problems = []
+    for key, module, package, fix in wanted:
+        if not torch.cuda.is_available():
+            problems.append(f"{key}: needs a CUDA GPU and this machine has none; {fix}")
+        elif importlib.util.find_spec(module) is None:
+            problems.append(f"{key}: the {package} package is not installed in this image; use the trainer image "
+                            f"built from trainer/Dockerfile, or {fix}")
+    if problems:
+        raise ConfigError(problems)
+
+
 def load_base_model(cfg: TrainerConfig) -> nn.Module:
-    """The frozen base model, quantized when QuantizationConfig asks for it."""
+    """The frozen base model, quantized when QuantizationConfig asks for it.
+
+    On a GPU the whole model goes onto this process's own GPU (LOCAL_RANK), whatever
+    ModelConfig.device_map says: one process per GPU trains data-parallel, whereas `auto`
+    would spread one model over the node's GPUs and leave all but one idle at any moment.
+    """
     from transformers import AutoModelForCausalLM
+
+    from trainer.distributed import local_rank
 
     check_model_path(cfg)
     m = cfg.model
     dtype = resolve_dtype(m.torch_dtype)
+    device_map = None
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank())
+        device_map = {"": local_rank()}
     kwargs = dict(
-        dtype=dtype, device_map=m.device_map if torch.cuda.is_available() else None,
+        dtype=dtype, device_map=device_map,
         local_files_only=m.local_files_only, revision=m.revision, trust_remote_code=m.trust_remote_code,
         cache_dir=m.cache_dir, force_download=m.force_download, proxies=m.proxies,
         attn_implementation=cfg.bundled.attn_implementation,

@@ -40,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     if not changes:
         print(f"no changes in {args.env} against {escape(base)}")
         return 0
-    counts = {a: sum(c.action == a for c in changes) for a in ("added", "changed", "removed")}
-    print(f"{args.env} against {escape(base)}: " + ", ".join(f"{n} {a}" for a, n in counts.items()))
+    counts = {a: sum(c.action == a for c in changes) for a in ("added", "changed", "replaced", "removed")}
+    print(f"{args.env} against {escape(base)}: "
+          + ", ".join(f"{n} {a}" for a, n in counts.items() if n or a != "replaced"))
     for change in changes:
         print(f"\n{change.action}: {change.title}")
         print(change.diff, end="")

@@ -32,6 +32,8 @@ def render_environment(env: Environment) -> list[dict[str, Any]]:
     objects = [_namespace(env, team) for team in sorted(env.defaults.get("teams", {}))]
     jobs = {w.name: w for w in env.workloads if w.kind == TUNING_KIND}
     for w in env.workloads:
+        if w.retired:  # its adapter image stays; inference still resolves `tuningJob: <name>` through `jobs`
+            continue
         if w.kind == TUNING_KIND:
             objects += _tuning(env, w, jobs)
         elif w.kind == INFERENCE_KIND:

@@ -30,7 +30,14 @@ def image_source(env: Environment, image: str, pull_secrets: list[str] | None = 
     return out
 
 
-def resource(w: Workload) -> dict[str, Any]:
-    """KAITO's `resource` without `count`: v1beta1 deprecates it and the node estimator overwrites it."""
-    return {"instanceType": w.spec["placement"]["instanceType"], "labelSelector": names.selector(w)}
+def resource(env: Environment, w: Workload) -> dict[str, Any]:
+    """KAITO's `resource` without `count`: v1beta1 deprecates it and the node estimator overwrites it. With
+    kaito.nodeProvisioning byo KAITO's webhook wants no instanceType: the Workspace runs on the pool's nodes."""
+    return {**instance_type(env, w), "labelSelector": names.selector(env, w)}
+
+
+def instance_type(env: Environment, w: Workload) -> dict[str, Any]:
+    if env.defaults["kaito"]["nodeProvisioning"] == "byo":
+        return {}
+    return {"instanceType": w.spec["placement"]["instanceType"]}
 

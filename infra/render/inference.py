@@ -6,7 +6,7 @@ from typing import Any
 
 from infra.model import Environment, Workload
 from infra.render import names
-from infra.render.common import image_source, resource
+from infra.render.common import image_source, instance_type, resource
 
 
 def objects(env: Environment, w: Workload, jobs: dict[str, Workload]) -> list[dict[str, Any]]:
@@ -23,25 +23,26 @@ def workspace(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[
         "apiVersion": names.WORKSPACE_API,
         "kind": "Workspace",
         "metadata": metadata,
-        "resource": resource(w),
+        "resource": resource(env, w),
         "inference": _inference(env, w, jobs),
     }
 
 
 def inference_set(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, Any]:
-    """KAITO copies the template's labels and annotations onto each Workspace it creates
-    (pkg/utils/inferenceset/inferenceset.go), so the runtime choice reaches every replica."""
+    """KAITO copies the template's labels and annotations onto each Workspace it creates, with the set's
+    labelSelector and the template's instanceType (pkg/utils/inferenceset/inferenceset.go), so the runtime
+    choice and the node selection reach every replica."""
     return {
         "apiVersion": names.WORKSPACE_API,
         "kind": "InferenceSet",
         "metadata": names.meta(env, w, w.name, "inference"),
         "spec": {
             "replicas": w.spec["replicas"],
-            "labelSelector": names.selector(w),
+            "labelSelector": names.selector(env, w),
             "template": {
                 "metadata": {"labels": names.labels(env, w.team, w.name, "inference"),
                              "annotations": _annotations(w)},
-                "resource": {"instanceType": w.spec["placement"]["instanceType"]},
+                "resource": instance_type(env, w),
                 "inference": _inference(env, w, jobs),
             },
         },

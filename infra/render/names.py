@@ -6,6 +6,7 @@ pools, the review comment) takes names and labels from here, so a rename is one 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from infra.model import Environment, Workload
@@ -16,6 +17,15 @@ RUNTIME_ANNOTATION = "kaito.sh/runtime"  # KAITO's AnnotationWorkspaceRuntime: "
 # every team namespace holds: KAITO pulls adapter and data images with it, never with the kubelet identity.
 # Separate from the push secret (`pushSecret` in _defaults.yaml), so a serving pod can never overwrite an image.
 PULL_SECRET = "acr-adapter-pull"
+# The KAITO release the manifests are written for (kaito-project/kaito v0.12.0, commit 056b8280), and the
+# minor versions a cluster may run for them to be read the same way (docs/rendering.md, "KAITO version").
+KAITO_TARGET = "0.12.0"
+KAITO_COMMIT = "056b8280"
+KAITO_SUPPORTED_MINORS = ("0.12",)
+# Argo CD applies lower waves first and waits for them (docs/gitops.md): training ConfigMaps go before the
+# Workspace whose admission looks them up.
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+CONFIG_HASH_LENGTH = 10
 PART_OF = "kaito-gitops"
 TEAM_LABEL = "kaito-gitops.dev/team"
 ENV_LABEL = "kaito-gitops.dev/environment"
@@ -58,13 +68,24 @@ def tuning_input_name(w: Workload) -> str:
     return f"{w.name}-data"
 
 
-def selector(w: Workload) -> dict[str, Any]:
-    """The label selector of the nodes KAITO provisions for the workload (immutable once admitted)."""
+def selector(env: Environment, w: Workload) -> dict[str, Any]:
+    """The label selector of the workload's nodes (immutable once admitted): those KAITO provisions for it,
+    or, with kaito.nodeProvisioning byo, the environment's GPU pool."""
+    if env.defaults["kaito"]["nodeProvisioning"] == "byo":
+        return {"matchLabels": {POOL_LABEL: env.defaults["nodePool"]}}
     return {"matchLabels": {"apps": w.name}}
 
 
 def config_map_name(w: Workload) -> str:
-    return f"{w.name}-training-config"
+    """Content-addressed: KAITO re-runs tuning only when the Workspace's `tuning` changes (its revision
+    hash), so a new training config must change the name `tuning.config` holds."""
+    return f"{w.name}-training-config-{config_hash(w)}"
+
+
+def config_hash(w: Workload) -> str:
+    from infra.render.tuning import config_text
+
+    return hashlib.sha256(config_text(w).encode("utf-8")).hexdigest()[:CONFIG_HASH_LENGTH]
 
 
 def namespace_name(env: Environment, team: str) -> str:

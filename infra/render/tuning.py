@@ -18,15 +18,18 @@ _FastDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 # Where the bundled Job puts validation data and a continued adapter (infra/render/bundled.py mounts them).
 VALIDATION_DIR = "/mnt/data/validation"
 CONTINUE_DIR = "/mnt/continue"  # the pulled image lands in image/, its data/ next to it
+TRAINER_MAX_SEQ_LENGTH = 2048  # BundledConfig.max_seq_length's default (trainer/config.py)
 
 
 def config_map(env: Environment, w: Workload) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": names.meta(env, w, names.config_map_name(w), "tuning"),
-        "data": {"training_config.yaml": yaml.dump(training_config(w), Dumper=_FastDumper, sort_keys=False)},
-    }
+    meta = names.meta(env, w, names.config_map_name(w), "tuning")
+    meta["annotations"] = {names.SYNC_WAVE: "-1"}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"training_config.yaml": config_text(w)}}
+
+
+def config_text(w: Workload) -> str:
+    """The ConfigMap's `training_config.yaml`; its hash names the ConfigMap (names.config_map_name)."""
+    return yaml.dump(training_config(w), Dumper=_FastDumper, sort_keys=False)
 
 
 @cache
@@ -62,10 +65,23 @@ def training_config(w: Workload) -> dict[str, Any]:
 
 def _bundled_extensions(w: Workload, config: dict[str, Any]) -> None:
     """What only our trainer reads (its BundledConfig section, see trainer/config.py): eviction-safe
-    checkpoints on the Job's volume, validation data, sequence length, continuation."""
+    checkpoints on the Job's volume, validation data, sequence length, continuation, and the speed
+    settings: packs of examples up to a token budget sized for one GPU of the size (catalog.plan_tuning),
+    activation checkpointing only where that budget needs it, flash-attention and Liger's kernels."""
     spec, hp = w.spec, w.spec["hyperparameters"]
-    config["TrainingArguments"].update({"save_strategy": "steps", "save_steps": 200})
-    bundled: dict[str, Any] = {"checkpoint_dir": f"{spec['outputDir']}/checkpoints"}
+    max_seq_length = hp.get("maxSeqLength", TRAINER_MAX_SEQ_LENGTH)
+    plan = catalog.plan_tuning(spec["baseModel"], spec["method"], spec.get("quantization"),
+                               config["LoraConfig"].get("r", 8), config["LoraConfig"].get("lora_dropout", 0.0),
+                               max_seq_length, spec["placement"]["instanceType"], fused_loss=True)
+    args = config["TrainingArguments"]
+    args.update({"save_strategy": "steps", "save_steps": 200, "use_liger_kernel": True})
+    bundled: dict[str, Any] = {"checkpoint_dir": f"{spec['outputDir']}/checkpoints",
+                               "attn_implementation": "flash_attention_2"}
+    if plan:
+        args["gradient_checkpointing"] = plan.gradient_checkpointing
+        bundled["max_tokens_per_batch"] = plan.max_tokens_per_batch
+    if "batchSize" in hp:  # examples per step, as users read it; the budget still bounds the tokens
+        bundled["max_examples_per_batch"] = hp["batchSize"]
     if "maxSeqLength" in hp:
         bundled["max_seq_length"] = hp["maxSeqLength"]
     if "validation" in spec["data"]:
@@ -86,7 +102,7 @@ def workspace(env: Environment, w: Workload) -> dict[str, Any]:
         "apiVersion": names.WORKSPACE_API,
         "kind": "Workspace",
         "metadata": names.meta(env, w, w.name, "tuning"),
-        "resource": resource(w),
+        "resource": resource(env, w),
         "tuning": {
             "preset": {"name": spec["baseModel"]},
             "method": spec["method"],

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from infra import review
-from infra.specs import REPO_ROOT, WORKLOADS_DIR
+from infra.specs import REPO_ROOT
 
 NEW_JOB = """\
 apiVersion: kaito-gitops.dev/v1alpha1
@@ -29,21 +28,6 @@ spec:
     image: {repository: adapters/support-bot, tag: v1}
   hyperparameters: {epochs: 2}
 """
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t", *args],
-                          check=True, capture_output=True, text=True).stdout
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A git repository holding a copy of workloads/, committed: the pull request's base."""
-    shutil.copytree(WORKLOADS_DIR, tmp_path / "workloads")
-    _git(tmp_path, "init", "-q")
-    _git(tmp_path, "add", ".")
-    _git(tmp_path, "commit", "-qm", "base")
-    return tmp_path
 
 
 def _plan(repo: Path, env: str = "dev") -> str:
@@ -139,13 +123,13 @@ def test_affected_environments(changed, expected):
     assert review.affected_environments(changed, ["dev", "prod"]) == expected
 
 
-def test_changed_files_covers_commits_and_uncommitted_work(repo: Path):
-    _git(repo, "checkout", "-qb", "feature")
+def test_changed_files_covers_commits_and_uncommitted_work(repo: Path, git):
+    git(repo, "checkout", "-qb", "feature")
     (repo / "workloads/prod/ml-platform/new.yaml").write_text("x: 1\n")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "feature")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "feature")
     (repo / "workloads/dev/untracked.yaml").write_text("x: 1\n")
-    base = _git(repo, "rev-parse", "HEAD~1").strip()
+    base = git(repo, "rev-parse", "HEAD~1").strip()
     assert review.changed_files(base, repo) == ["workloads/dev/untracked.yaml", "workloads/prod/ml-platform/new.yaml"]
     with pytest.raises(review.RefError):
         review.changed_files("no-such-ref", repo)
@@ -177,10 +161,10 @@ def test_an_oversized_comment_is_cut_below_githubs_limit():
     assert len(text) < 65_536 and "cut:" in text
 
 
-def test_a_change_in_the_stack_config_is_listed_key_by_key(repo: Path):
+def test_a_change_in_the_stack_config_is_listed_key_by_key(repo: Path, git):
     shutil.copy(REPO_ROOT / "Pulumi.dev.yaml", repo / "Pulumi.dev.yaml")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "stack")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "stack")
     assert "no change in `Pulumi.dev.yaml`" in "\n".join(review.stack_config_lines("dev", "HEAD", repo))
     path = repo / "Pulumi.dev.yaml"
     path.write_text(path.read_text().replace("maxCount: 2", "maxCount: 4"))

@@ -7,7 +7,8 @@ import runpy
 
 import pulumi
 
-from infra.plan import REPO_ROOT, stack_values
+from infra.plan import _computed_outputs, stack_values
+from infra.specs import REPO_ROOT
 from infra.cli import main
 
 
@@ -17,7 +18,7 @@ class _Mocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args):
         self.types.append(args.typ)
-        return f"{args.name}-id", {**args.inputs, "name": args.name}
+        return f"{args.name}-id", _computed_outputs(args)
 
     def call(self, args):
         return {"subscriptionId": "sub", "kubeconfigs": [{"name": "u", "value": "YXBpVmVyc2lvbjogdjEK"}]}
@@ -35,7 +36,8 @@ def test_pulumi_entry_point_builds_the_dev_stack_from_pulumi_config():
 
     run()
     assert "azure-native:containerservice:ManagedCluster" in mocks.types
-    assert mocks.types.count("kubernetes:yaml/v2:ConfigGroup") == 3
+    assert mocks.types.count("kubernetes:kaito.sh/v1beta1:Workspace") == 2
+    assert mocks.types.count("kubernetes:batch/v1:Job") == 1
 
 
 def test_plan_prints_resources_pools_and_workloads(capsys):

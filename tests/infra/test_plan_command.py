@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from infra.cli import main
-from infra.plan import REPO_ROOT
+from infra.specs import REPO_ROOT
 
 INVALID = Path(__file__).resolve().parents[1] / "fixtures" / "invalid" / "bad-quantization"
 
@@ -20,7 +20,8 @@ def test_unknown_environment_exits_2_and_lists_the_stacks(capsys):
 def test_invalid_workloads_print_the_validator_diagnostics_and_exit_1(tmp_path, monkeypatch, capsys):
     shutil.copy(REPO_ROOT / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml")
     shutil.copytree(INVALID / "workloads", tmp_path / "workloads")
-    monkeypatch.setattr("infra.plan.build_plan.__defaults__", (tmp_path,))
+    monkeypatch.setattr("infra.plan.build_plan.__defaults__", (tmp_path, None))
+    monkeypatch.setattr("infra.specs.REPO_ROOT", tmp_path)
     assert main(["plan", "--env", "dev"]) == 1
     out = capsys.readouterr().out
     assert "$.spec.quantization: '2bit' is not allowed" in out, out

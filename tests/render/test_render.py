@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from infra.crd import crd_errors, is_kaito
-from infra.render import manifest_path, render_environment, to_yaml, write_manifests, OutputDirError
+from infra.render import config_map_name, manifest_path, render_environment, to_yaml, write_manifests, OutputDirError
 from infra.specs import WORKLOADS_DIR, environments, load_environment
 
 HERE = Path(__file__).resolve().parent
@@ -70,12 +70,16 @@ def _find(kind: str, name: str):
     return next(o for o in _dev_objects() if o["kind"] == kind and o["metadata"]["name"] == name)
 
 
+def _config_map(job: str):
+    return _find("ConfigMap", config_map_name(load_environment("dev").by_name(job)))
+
+
 def test_tuning_workspace_fields_are_top_level():
     ws = _find("Workspace", "phi3-dolly-qlora")
     assert "spec" not in ws and ws["tuning"]["method"] == "qlora"
     assert ws["tuning"]["output"] == {"image": "kaitogitopsdev.azurecr.io/adapters/phi3-dolly-qlora:v1",
                                       "imagePushSecret": "acr-adapter-push"}
-    assert ws["tuning"]["config"] == "phi3-dolly-qlora-training-config"
+    assert ws["tuning"]["config"] == _config_map("phi3-dolly-qlora")["metadata"]["name"]
 
 
 def test_inference_adapter_resolves_to_the_tuning_jobs_image():
@@ -86,11 +90,16 @@ def test_inference_adapter_resolves_to_the_tuning_jobs_image():
 
 
 def test_training_config_has_kaitos_six_sections_and_the_hyperparameters():
-    cm = _find("ConfigMap", "phi3-dolly-bundled-training-config")
+    cm = _config_map("phi3-dolly-bundled")
     config = yaml.safe_load(cm["data"]["training_config.yaml"])["training_config"]
     assert list(config)[:6] == ["ModelConfig", "QuantizationConfig", "LoraConfig", "TrainingArguments",
                                 "DataCollator", "DatasetConfig"]
-    assert config["BundledConfig"] == {"checkpoint_dir": "/mnt/results/checkpoints", "max_seq_length": 2048}
+    # The budget and checkpointing come from catalog.plan_tuning for one A100 80 GB (tests/trainer/test_plan.py).
+    assert config["BundledConfig"] == {"checkpoint_dir": "/mnt/results/checkpoints", "max_seq_length": 2048,
+                                       "attn_implementation": "flash_attention_2", "max_tokens_per_batch": 12032,
+                                       "max_examples_per_batch": 8}
+    assert config["TrainingArguments"]["gradient_checkpointing"] is False
+    assert config["TrainingArguments"]["use_liger_kernel"] is True
     assert config["QuantizationConfig"]["load_in_4bit"] is True
     assert config["LoraConfig"] == {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05}
     assert config["TrainingArguments"]["per_device_train_batch_size"] == 8
@@ -109,7 +118,7 @@ def test_every_rendered_training_config_is_accepted_by_the_bundled_trainer(label
 
 
 def test_kaito_engine_config_has_only_kaito_keys():
-    config = yaml.safe_load(_find("ConfigMap", "phi3-dolly-qlora-training-config")["data"]["training_config.yaml"])
+    config = yaml.safe_load(_config_map("phi3-dolly-qlora")["data"]["training_config.yaml"])
     assert set(config["training_config"]) == {"ModelConfig", "QuantizationConfig", "LoraConfig",
                                               "TrainingArguments", "DataCollator", "DatasetConfig"}
     assert "save_steps" not in config["training_config"]["TrainingArguments"]

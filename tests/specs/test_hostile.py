@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.cli import INTERNAL_ERROR
+
 HOSTILE = Path(__file__).resolve().parents[1] / "fixtures" / "hostile"
 CASES = sorted(p.parent.relative_to(HOSTILE).as_posix() for p in HOSTILE.glob("*/*/case.yaml")
                if not p.parent.parent.name.startswith("_"))
@@ -60,6 +62,10 @@ def _setup(sandbox: Path, steps: list[dict], unreadable: set[Path]) -> None:
         elif "remove" in step:
             path = _inside(sandbox, step["remove"])
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        elif "fifo" in step:
+            path = _inside(sandbox, step["fifo"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.mkfifo(path)
         elif "unreadable" in step:
             path = _inside(sandbox, step["unreadable"])
             path.chmod(0)
@@ -180,7 +186,7 @@ def test_hostile_case(name: str, tmp_path: Path, monkeypatch, capsys) -> None:
         path.chmod(0o644)
 
     shown = f"\n--- exit {code}\n--- stdout:\n{out}--- stderr:\n{err}"
-    assert "Traceback" not in out + err, shown
+    assert "Traceback" not in out + err and INTERNAL_ERROR not in err, shown
     assert code == case["exit"], f"{case['about']}: expected exit {case['exit']}" + shown
     for line in (out + err).splitlines():
         assert not CONTROL.search(line), f"control character in output line {line!r}" + shown
@@ -204,8 +210,12 @@ def test_hostile_case(name: str, tmp_path: Path, monkeypatch, capsys) -> None:
         assert _inside(sandbox, path).is_symlink(), f"{path} is no longer a symbolic link" + shown
 
 
-@pytest.mark.parametrize("name", [c for c in CASES if _load(c).get("program", "kaito-gitops") == "kaito-gitops"
-                                  and _load(c).get("base") != "none"])
+def _cli_case(name: str) -> bool:
+    case = _load(name)
+    return case.get("program", "kaito-gitops") == "kaito-gitops" and case.get("base") != "none"
+
+
+@pytest.mark.parametrize("name", [c for c in CASES if _cli_case(c)])
 def test_validate_and_render_agree_on_every_tree(name: str, tmp_path: Path, monkeypatch, capsys) -> None:
     """Whatever a case's tree holds, `validate workloads/dev` passes exactly when `render --env dev` does, and
     fails with the same problems."""
@@ -218,6 +228,7 @@ def test_validate_and_render_agree_on_every_tree(name: str, tmp_path: Path, monk
     monkeypatch.undo()
     for path in unreadable:
         path.chmod(0o644)
+    assert INTERNAL_ERROR not in validated[2] + rendered[2], f"validate {validated}\nrender {rendered}"
     assert validated[0] == rendered[0], f"validate {validated}\nrender {rendered}"
     if validated[0] == 1:
         assert validated[1] == rendered[1], f"validate {validated}\nrender {rendered}"

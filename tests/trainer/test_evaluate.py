@@ -56,3 +56,17 @@ def test_loss_curve_png(tmp_path):
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     log.write_text(json.dumps({"step": 1, "train_runtime": 1.0}) + "\n")
     assert not plot_losses(log, tmp_path / "d.png")
+
+
+def test_evaluation_runs_under_the_training_dtype_autocast(model):
+    seen = []
+    handle = model.model.layers[0].mlp.down_proj.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    try:
+        plain = evaluate(model, examples(3), DataCollatorWithFlattening(), batch_size=3)
+        mixed = evaluate(model, examples(3), DataCollatorWithFlattening(), batch_size=3,
+                         autocast_dtype=torch.bfloat16)
+    finally:
+        handle.remove()
+    assert seen == [torch.float32, torch.bfloat16]
+    assert mixed["tokens"] == plain["tokens"] and mixed["loss"] == pytest.approx(plain["loss"], rel=0.05)
+    assert mixed["loss"] != plain["loss"]

@@ -1,6 +1,8 @@
 """End to end through `python -m trainer` on the CPU, with KAITO's default ConfigMaps pointed at
 a tiny random Phi-3 and a small parquet file: LoRA, QLoRA, SIGTERM + resume, continuing an
-adapter, and the errors a bad config gets."""
+adapter, the errors a bad config gets; token-budget packs in the production entry point, on one
+and on two CPU processes (gloo): ranks that write one adapter, a SIGTERM agreed across ranks and
+resumed, and checkpoints of another config ignored."""
 
 from __future__ import annotations
 
@@ -34,10 +36,11 @@ def kaito_config(template: str, model_dir: Path, data_file: Path, out: Path, **s
     return cfg
 
 
-def start(cfg: dict, tmp_path: Path, name: str = "training_config.yaml") -> subprocess.Popen:
-    path = tmp_path / name
+def start(cfg: dict, tmp_path: Path, nproc: int = 1) -> subprocess.Popen:
+    path = tmp_path / "training_config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    return subprocess.Popen([sys.executable, "-m", "trainer", "--config", str(path), "--data", str(tmp_path)],
+    return subprocess.Popen([sys.executable, "-m", "trainer", "--nproc-per-node", str(nproc), "--config", str(path),
+                             "--data", str(tmp_path)],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -45,6 +48,16 @@ def run_trainer(cfg: dict, tmp_path: Path) -> tuple[int, str]:
     proc = start(cfg, tmp_path)
     output, _ = proc.communicate(timeout=300)
     return proc.returncode, output
+
+
+def sigterm_after_first_log(proc: subprocess.Popen, out: Path) -> str:
+    """SIGTERM once the first step is logged (training is under way); the run's output."""
+    log = out / "train_log.jsonl"
+    deadline = time.monotonic() + 180
+    while not (log.is_file() and log.read_text().strip()) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=180)[0]
 
 
 def digest(path: Path) -> str:
@@ -127,12 +140,7 @@ def test_sigterm_checkpoints_exits_nonzero_and_the_rerun_resumes(tmp_path, tiny_
                        TrainingArguments={"max_steps": 150, "save_steps": 1000, "save_strategy": "steps"},
                        BundledConfig={"checkpoint_dir": str(tmp_path / "pvc")})
     proc = start(cfg, tmp_path)
-    log = out / "train_log.jsonl"
-    deadline = time.monotonic() + 120
-    while not (log.is_file() and log.read_text().strip()) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=120)
+    output = sigterm_after_first_log(proc, out)
     assert proc.returncode == 143, output[-3000:]
     checkpoints = sorted((tmp_path / "pvc").glob("checkpoint-*"))
     assert len(checkpoints) == 1 and (checkpoints[0] / "checkpoint_complete.json").is_file(), output[-3000:]
@@ -146,8 +154,7 @@ def test_sigterm_checkpoints_exits_nonzero_and_the_rerun_resumes(tmp_path, tiny_
     assert code == 0, output[-3000:]
     assert "ignoring incomplete checkpoint" in output and "checkpoint-149" in output
     assert f"resuming from checkpoint {checkpoints[0]} (step {stopped_at})" in output
-    steps = [json.loads(line)["step"] for line in log.read_text().splitlines() if '"loss"' in line]
-    assert steps == list(range(1, 151))
+    assert steps_logged(out) == list(range(1, 151))
     assert (out / "fine_tuning_completed.txt").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train"]["resumed_from_step"] == stopped_at
@@ -229,3 +236,114 @@ def test_data_file_resolution_prefers_top_level_and_skips_validation(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="DatasetConfig.dataset_path: no .parquet, .jsonl, .json, .csv file"):
         resolve_data_path(None, tmp_path / "empty", "DatasetConfig.dataset_path")
+
+
+BUDGET = 512  # tokens per pack: about six of the tiny chat examples (80 tokens on average)
+
+
+def packed_config(model_dir: Path, data: Path, out: Path, **training) -> dict:
+    return kaito_config("lora-params.yaml", model_dir, data, out,
+                        TrainingArguments={"save_strategy": "no", "seed": 5, "learning_rate": 5e-3, **training},
+                        BundledConfig={"max_tokens_per_batch": BUDGET, "evaluate": False})
+
+
+def adapter(out: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(out / "adapter_model.safetensors")
+
+
+def steps_logged(out: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in (out / "train_log.jsonl").read_text().splitlines() if '"loss"' in line]
+
+
+def test_the_production_entry_point_packs_many_examples_per_step(tmp_path, tiny_model_dir, chat_parquet):
+    out = tmp_path / "results"
+    cfg = packed_config(tiny_model_dir, chat_parquet, out, num_train_epochs=1, max_steps=-1, logging_steps=1)
+    code, output = run_trainer(cfg, tmp_path)
+    assert code == 0, output[-3000:]
+    packs = next(line for line in output.splitlines() if "packing 120 examples into" in line)
+    batches = int(packs.split("into ")[1].split()[0])
+    assert 120 / batches >= 3, packs  # several examples per step, not KAITO's one
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train"]["global_step"] == batches  # one epoch: one optimizer step per pack
+    assert steps_logged(out) == list(range(1, batches + 1))
+
+
+def test_two_processes_write_the_adapter_one_process_writes_with_the_same_global_batch(
+        tmp_path, tiny_model_dir, chat_parquet):
+    runs = {}
+    for name, nproc, accumulation in (("one", 1, 2), ("two", 2, 1), ("one-half-batch", 1, 1)):
+        tmp = tmp_path / name
+        tmp.mkdir()
+        cfg = packed_config(tiny_model_dir, chat_parquet, tmp / "results", max_steps=4,
+                            gradient_accumulation_steps=accumulation)
+        proc = start(cfg, tmp, nproc)
+        output, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, output[-3000:]
+        runs[name] = (tmp / "results", output)
+    two_out, two_log = runs["two"]
+    assert json.loads((two_out / "metrics.json").read_text())["train"]["processes"] == 2
+    assert steps_logged(two_out) == [1, 2, 3, 4]  # one log, written by rank 0 only
+    assert (two_out / "fine_tuning_completed.txt").is_file()
+    one, two, half = (adapter(runs[n][0]) for n in ("one", "two", "one-half-batch"))
+    assert one.keys() == two.keys()
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], rtol=1e-3, atol=1e-6)
+    # the comparison can fail: half the global batch trains a different adapter
+    assert any(not torch.allclose(half[k], one[k], rtol=1e-3, atol=1e-6) for k in one)
+
+
+def test_sigterm_stops_both_ranks_at_one_checkpoint_and_the_rerun_resumes(tmp_path, tiny_model_dir, chat_parquet):
+    out = tmp_path / "results"
+    cfg = packed_config(tiny_model_dir, chat_parquet, out, max_steps=200, save_strategy="steps", save_steps=1000,
+                        logging_steps=1)
+    cfg["training_config"]["BundledConfig"]["checkpoint_dir"] = str(tmp_path / "pvc")
+    proc = start(cfg, tmp_path, 2)
+    output = sigterm_after_first_log(proc, out)
+    assert proc.returncode == 143, output[-3000:]
+    assert output.count("exiting with 143") == 2  # both ranks stopped, none hangs
+    checkpoints = sorted((tmp_path / "pvc").glob("checkpoint-*"))
+    assert len(checkpoints) == 1 and (checkpoints[0] / "checkpoint_complete.json").is_file(), output[-3000:]
+    stopped_at = int(checkpoints[0].name.split("-")[1])
+    assert 0 < stopped_at < 200
+
+    proc = start(cfg, tmp_path, 2)
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output[-3000:]
+    assert f"resuming from checkpoint {checkpoints[0]} (step {stopped_at})" in output
+    assert steps_logged(out) == list(range(1, 201))
+    assert json.loads((out / "metrics.json").read_text())["train"]["resumed_from_step"] == stopped_at
+
+
+def test_a_checkpoint_of_another_config_is_ignored(tmp_path, tiny_model_dir, chat_parquet):
+    out = tmp_path / "results"
+    cfg = packed_config(tiny_model_dir, chat_parquet, out, max_steps=4, save_strategy="steps", save_steps=2)
+    code, output = run_trainer(cfg, tmp_path)
+    assert code == 0, output[-3000:]
+    finished = out / "checkpoints" / "checkpoint-4"
+    assert finished.is_dir()
+
+    code, output = run_trainer(cfg, tmp_path)  # the same run: its final checkpoint is reused
+    assert code == 0 and "training had finished at step 4: reusing its adapter" in output, output[-3000:]
+
+    cfg["training_config"]["TrainingArguments"]["learning_rate"] = 1e-3
+    code, output = run_trainer(cfg, tmp_path)
+    assert code == 0, output[-3000:]
+    assert f"ignoring checkpoint {finished}: it was written for another config or data" in output
+    assert "no complete checkpoint" in output and "reusing its adapter" not in output
+    assert json.loads((out / "metrics.json").read_text())["train"]["resumed_from_step"] == 0
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("TrainingArguments", "use_liger_kernel", True, "TrainingArguments.use_liger_kernel: needs a CUDA GPU"),
+    ("BundledConfig", "attn_implementation", "flash_attention_2",
+     "BundledConfig.attn_implementation: flash_attention_2: needs a CUDA GPU"),
+])
+def test_a_kernel_that_cannot_run_is_a_config_error(tmp_path, tiny_model_dir, chat_parquet, section, key, value,
+                                                    message):
+    cfg = packed_config(tiny_model_dir, chat_parquet, tmp_path / "results")
+    cfg["training_config"].setdefault(section, {})[key] = value
+    code, output = run_trainer(cfg, tmp_path)
+    assert code == 2, output[-3000:]
+    assert message in output and "Traceback" not in output

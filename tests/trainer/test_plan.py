@@ -1,0 +1,112 @@
+"""The bundled trainer's memory plan (infra/catalog.py plan_tuning) and how the renderer applies it:
+token budget per GPU, activation checkpointing only where the budget needs it, one rank per GPU."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+import yaml
+
+from infra import catalog
+from infra.render import bundled, tuning
+from infra.specs import load_environment
+
+A100_80 = "Standard_NC24ads_A100_v4"
+A10 = "Standard_NV36ads_A10_v5"
+
+
+def plan(preset="phi-3-mini-128k-instruct", method="qlora", instance=A100_80, max_seq_length=2048, rank=16):
+    return catalog.plan_tuning(preset, method, "4bit" if method == "qlora" else None, rank, 0.05, max_seq_length,
+                               instance, fused_loss=True)
+
+
+def test_phi3_mini_on_one_a100_packs_thousands_of_tokens_without_checkpointing():
+    p = plan()
+    assert not p.gradient_checkpointing
+    assert 8192 <= p.max_tokens_per_batch <= catalog.PACK_CAP_TOKENS
+    assert p.peak_gib <= 0.9 * p.gpu_memory_gib
+
+
+def test_a_small_gpu_trades_recomputation_for_a_budget():
+    p = plan(instance=A10)
+    assert p.gradient_checkpointing and p.max_tokens_per_batch >= 2048
+    assert p.peak_gib <= 24
+
+
+@pytest.mark.parametrize("preset", sorted(catalog.architectures()))
+def test_the_budget_holds_the_longest_example_and_grows_with_the_gpu(preset):
+    small, large = plan(preset, instance=A10, max_seq_length=4096), plan(preset, max_seq_length=4096)
+    assert small.max_tokens_per_batch >= 4096 and large.max_tokens_per_batch >= 4096
+    assert large.peak_gib <= large.gpu_memory_gib or large.gradient_checkpointing
+    # more memory never means recomputing where a smaller GPU does not
+    assert not (large.gradient_checkpointing and not small.gradient_checkpointing)
+
+
+def test_a_higher_rank_or_bf16_weights_leave_less_room():
+    assert plan(rank=256).max_tokens_per_batch <= plan(rank=8).max_tokens_per_batch
+    assert plan(method="lora").max_tokens_per_batch <= plan(method="qlora").max_tokens_per_batch
+
+
+def test_unknown_preset_or_size_has_no_plan():
+    assert plan(preset="no-such-model") is None and plan(instance="Standard_D4s_v5") is None
+
+
+def test_lora_fits_where_bf16_weights_do():
+    assert catalog.lora_fits("phi-3-mini-128k-instruct", A100_80)
+    assert not catalog.lora_fits("qwen2.5-coder-32b-instruct", A10)
+
+
+@pytest.fixture(scope="module")
+def bundled_workload():
+    env = load_environment("dev")
+    w = next(w for w in env.workloads if w.name == "phi3-dolly-bundled")
+    return env, w
+
+
+def with_spec(w, **changes):
+    spec = copy.deepcopy(w.spec)
+    for path, value in changes.items():
+        node = spec
+        *parents, key = path.split(".")
+        for part in parents:
+            node = node[part]
+        if value is None:
+            node.pop(key, None)
+        else:
+            node[key] = value
+    return dataclasses.replace(w, spec=spec)
+
+
+def test_the_rendered_config_uses_the_plan_and_the_spec_batch_size_caps_examples(bundled_workload):
+    _, w = bundled_workload
+    config = tuning.training_config(with_spec(w, **{"hyperparameters.batchSize": None}))["training_config"]
+    expected = plan(rank=w.spec["hyperparameters"]["lora"]["r"])
+    assert config["BundledConfig"]["max_tokens_per_batch"] == expected.max_tokens_per_batch
+    assert "max_examples_per_batch" not in config["BundledConfig"]  # no batchSize: the budget alone decides
+    assert config["TrainingArguments"]["gradient_checkpointing"] is expected.gradient_checkpointing
+    small = tuning.training_config(with_spec(w, **{"placement.instanceType": A10}))["training_config"]
+    assert small["TrainingArguments"]["gradient_checkpointing"] is True
+    assert small["BundledConfig"]["max_examples_per_batch"] == w.spec["hyperparameters"]["batchSize"]
+
+
+@pytest.mark.parametrize("instance, gpus", [(A100_80, 1), ("Standard_NC48ads_A100_v4", 2), ("Standard_ND96amsr_A100_v4", 8)])
+def test_the_job_starts_one_trainer_process_per_gpu(bundled_workload, instance, gpus):
+    env, w = bundled_workload
+    job = bundled.job(env, with_spec(w, **{"placement.instanceType": instance}), {})
+    pod = job["spec"]["template"]["spec"]
+    trainer = next(c for c in pod["initContainers"] + pod["containers"] if c["name"] == "trainer")
+    assert trainer["args"][:2] == ["--nproc-per-node", str(gpus)]
+    assert trainer["resources"]["limits"]["nvidia.com/gpu"] == gpus
+    config = yaml.safe_load(tuning.config_map(env, w)["data"]["training_config.yaml"])
+    assert config["training_config"]["BundledConfig"]["attn_implementation"] == "flash_attention_2"
+
+
+def test_plan_suggests_lora_where_qlora_is_not_needed_and_never_applies_it(bundled_workload):
+    _, w = bundled_workload
+    hint = catalog.method_hint(w.spec)
+    assert w.spec["method"] == "qlora" and hint.startswith("method: lora also fits one GPU of Standard_NC24ads_A100_v4")
+    # phi-4 in bf16 (about 37 GiB) does not fit an A10's 24 GiB: qlora is needed there
+    assert catalog.method_hint(with_spec(w, **{"placement.instanceType": A10, "baseModel": "phi-4"}).spec) is None
+    assert catalog.method_hint(with_spec(w, method="lora").spec) is None
