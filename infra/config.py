@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -270,20 +271,21 @@ def _gpu_pools(raw: Any, problems: list[str]) -> list[GpuPoolConfig]:
             problems.append(f"{where}.name: {name!r} must be 1-12 lower-case letters and digits, starting with a letter")
         elif name in names:
             problems.append(f"{where}.name: {name!r} is used twice")
-        names.add(name)
-        if vm_size not in catalog.gpu_skus():
+        else:
+            names.add(name)
+        if not isinstance(vm_size, str) or vm_size not in catalog.gpu_skus():
             problems.append(f"{where}.vmSize: {vm_size!r} is not a known GPU size; allowed: " + ", ".join(catalog.gpu_skus()))
         try:
             low, high = _int(pool.get("minCount", 0)), _int(pool.get("maxCount", 1))
             spot = _bool(pool.get("spot", False))
             price = float(pool.get("spotMaxPrice", -1))
             disk = _int(pool.get("osDiskSizeGB", GPU_OS_DISK_GIB))
-        except ValueError as err:
+        except (ValueError, TypeError, OverflowError) as err:  # a list or mapping where a number goes, too
             problems.append(f"{where}: {err}")
             continue
         if not 0 <= low <= high or high < 1 or high > 100:
             problems.append(f"{where}: minCount {low} and maxCount {high} must satisfy 0 <= minCount <= maxCount, 1 <= maxCount <= 100")
-        if price != -1 and price <= 0:
+        if price != -1 and not 0 < price < math.inf:  # NaN fails both comparisons
             problems.append(f"{where}.spotMaxPrice: {price} must be -1 (up to the regular price) or a positive USD price")
         if _disk_size(disk):
             problems.append(f"{where}.osDiskSizeGB: {disk} {_disk_size(disk)}")
