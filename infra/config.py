@@ -162,7 +162,7 @@ def from_values(stack: str, values: dict[str, Any]) -> StackConfig:
         return lambda v: "" if v in allowed else "is not allowed; allowed: " + ", ".join(allowed)
 
     def matches(pattern: re.Pattern, rule: str) -> Callable[[Any], str]:
-        return lambda v: "" if isinstance(v, str) and pattern.match(v) else rule
+        return lambda v: "" if isinstance(v, str) and pattern.fullmatch(v) else rule
 
     for key in values:
         if key not in KEYS:
@@ -267,7 +267,7 @@ def _gpu_pools(raw: Any, problems: list[str]) -> list[GpuPoolConfig]:
         for extra in sorted(set(pool) - allowed):
             problems.append(f"{where}.{extra}: unknown key; allowed: {', '.join(sorted(allowed))}")
         name, vm_size = pool.get("name"), pool.get("vmSize", "Standard_NC24ads_A100_v4")
-        if not isinstance(name, str) or not POOL_NAME.match(name):
+        if not isinstance(name, str) or not POOL_NAME.fullmatch(name):
             problems.append(f"{where}.name: {name!r} must be 1-12 lower-case letters and digits, starting with a letter")
         elif name in names:
             problems.append(f"{where}.name: {name!r} is used twice")

@@ -52,7 +52,7 @@ def _repository(image: str) -> str:
 
 
 def check_image(report: Report, path: str, image: str) -> None:
-    if not IMAGE_REFERENCE.match(image) or len(_repository(image)) > MAX_NAME_LENGTH:
+    if not IMAGE_REFERENCE.fullmatch(image) or len(_repository(image)) > MAX_NAME_LENGTH:
         hint = "lower-case repository, e.g. myregistry.azurecr.io/adapters/name:v1"
         report(path, f"{image!r} is not an image reference KAITO can parse", hint)
 

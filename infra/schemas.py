@@ -45,7 +45,9 @@ PATTERNS = {
 }
 _TYPE_WORDS = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
                "array": "a list", "object": "a mapping", "null": "null"}
-_YAML11_EXPONENT = re.compile(r"([-+]?[0-9]+)([eE][-+]?[0-9]+)")  # a number in YAML 1.2, a string in PyYAML's 1.1
+# A number in YAML 1.2 but a string in YAML 1.1, whose floats need a decimal point and a signed exponent
+# (PyYAML's resolver: [-+]?[0-9][0-9_]*\.[0-9_]*([eE][-+][0-9]+)?): 2e-4, 2.0e4, 1E5.
+_YAML11_EXPONENT = re.compile(r"([-+]?[0-9]+)(\.[0-9]*)?[eE]([-+]?)([0-9]+)")
 
 
 @cache
@@ -158,8 +160,9 @@ def _type_error(expected: str | list[str], instance: Any) -> tuple[str, str]:
     if isinstance(instance, str) and {"number", "integer"} & set(kinds):
         exponent = _YAML11_EXPONENT.fullmatch(instance.strip())
         if exponent:
-            return message, (f"`{instance}` is a string in YAML 1.1 (an exponent needs a decimal point): "
-                             f"write {exponent.group(1)}.0{exponent.group(2)}")
+            whole, point, sign, digits = exponent.groups()
+            return message, (f"`{instance}` is a string in YAML 1.1 (a float needs a decimal point and a signed "
+                             f"exponent): write {whole}{point or '.0'}e{sign or '+'}{digits}")
         if _number(instance) is not None:
             return message, f"remove the quotes: {instance.strip()}"
         return message, f"write {want}, e.g. {'8' if 'integer' in kinds else '0.5'}"

@@ -6,7 +6,6 @@ collected before anything is reported.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import posixpath
@@ -31,7 +30,6 @@ from infra.model import (
 from infra.render.bundled import MOUNTS
 from infra.render.names import KAITO_SUPPORTED_MINORS, KAITO_TARGET
 from infra.render.tuning import CONTINUE_DIR
-from infra.schemas import SCHEMAS_DIR
 from infra.yamlload import Document, child_path, load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -243,7 +241,7 @@ def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bo
     if not isinstance(kind, str) or kind not in SCHEMA_FILES or (kind == DEFAULTS_KIND) != doc.path.endswith(DEFAULTS_FILE):
         allowed = DEFAULTS_KIND if doc.path.endswith(DEFAULTS_FILE) else f"{TUNING_KIND} or {INFERENCE_KIND}"
         out.add(doc, "$.kind", f"unknown kind {schemas.show(data.get('kind'))}",
-                schemas.did_you_mean(str(data.get("kind")), allowed.split(" or "), "use"))
+                schemas.did_you_mean(str(data.get("kind")), [str(k) for k in allowed.split(" or ")], "use"))
         return False
     for error in schemas.validator(SCHEMA_FILES[kind]).iter_errors(data):
         if error.json_path in doc.ambiguous or error.json_path in doc.rejected or error.json_path == "$.apiVersion":

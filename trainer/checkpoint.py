@@ -26,7 +26,7 @@ def _checkpoints(root: Path) -> list[tuple[int, Path]]:
     """checkpoint-N directories under root, oldest first."""
     if not root.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _CHECKPOINT_RE.match(p.name))]
+    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _CHECKPOINT_RE.fullmatch(p.name))]
     return sorted(found)
 
 

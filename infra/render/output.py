@@ -42,7 +42,7 @@ def manifest_path(obj: dict[str, Any]) -> str:
     meta = obj["metadata"]
     folder = meta.get("namespace", "_cluster")
     rel = f"{folder}/{obj['kind'].lower()}-{meta['name']}.yaml"
-    if not _MANIFEST.match(rel) or len(rel) > 255:
+    if not _MANIFEST.fullmatch(rel) or len(rel) > 255:
         raise OutputDirError(f"refusing to write {rel!r}: not a namespace/kind-name.yaml path")
     return rel
 
@@ -76,7 +76,7 @@ def _check_out_dir(out_dir: Path) -> set[str]:
     except (UnicodeDecodeError, OSError) as exc:
         raise OutputDirError(f"{marker} cannot be read ({exc.__class__.__name__}); "
                              "choose an empty or new folder") from exc
-    foreign = [e for e in entries if not _MANIFEST.match(e)]
+    foreign = [e for e in entries if not _MANIFEST.fullmatch(e)]
     if foreign:
         raise OutputDirError(f"{marker} lists {foreign[0].encode('unicode_escape').decode('ascii')!r}, "
                              "a path render never writes; the marker was edited: choose an empty or new folder")

@@ -29,7 +29,8 @@ def test_writes_a_spec_that_validates(workloads: Path, capsys, kind, schema, mod
 
 def test_schema_path_points_at_the_real_schema():
     """The relative schema line resolves from the written file's folder to the repository's schemas/."""
-    from infra.specs import SCHEMAS_DIR, WORKLOADS_DIR
+    from infra.schemas import SCHEMAS_DIR
+    from infra.specs import WORKLOADS_DIR
     assert (WORKLOADS_DIR / "dev" / "any-team" / "../../../schemas/tuning-job.schema.json").resolve() == \
         SCHEMAS_DIR / "tuning-job.schema.json"
 

@@ -76,9 +76,9 @@ def _narrowed(name: str) -> dict:
     kind, _, engine = name.partition(":")
     schema = copy.deepcopy(_schema(kind))
     props = schema["properties"]
+    spec = props["spec"]["properties"] if "spec" in props else {}
     if "metadata" in props:
         props["metadata"]["properties"]["team"] = {"const": "ml-platform"}
-        spec = props["spec"]["properties"]
         spec["placement"]["properties"]["instanceType"] = {"enum": ["Standard_NC24ads_A100_v4",
                                                                     "Standard_NC48ads_A100_v4"]}
     if kind == "tuning-job.schema.json":

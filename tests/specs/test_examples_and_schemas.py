@@ -11,7 +11,8 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from infra import catalog
-from infra.specs import SCHEMA_FILES, SCHEMAS_DIR, WORKLOADS_DIR, load_environment
+from infra.schemas import SCHEMAS_DIR
+from infra.specs import SCHEMA_FILES, WORKLOADS_DIR, load_environment
 
 DOLLY = ("https://huggingface.co/datasets/philschmid/dolly-15k-oai-style/resolve/main/data/"
          "train-00000-of-00001-54e3756291ca09c6.parquet")

@@ -19,8 +19,10 @@ from infra import schemas
 
 REPO = Path(__file__).resolve().parents[2]
 HANG_GUARD_S = 300  # a quadratic pattern on 1 MB takes hours; every pattern here takes well under a second
-# Modules whose module-level patterns see user text: specs, URLs, YAML scalars, credentials, personal data.
-MODULES = ["infra.specs", "infra.urls", "infra.yamlload", "trainer.credentials", "trainer.dataset_check"]
+# Modules whose module-level patterns see user text: specs, URLs, YAML scalars, image references, stack
+# config, credentials, personal data.
+MODULES = ["infra.specs", "infra.urls", "infra.yamlload", "infra.kaito_rules", "infra.config", "trainer.credentials",
+           "trainer.dataset_check"]
 
 SCRIPT = r"""
 import importlib, json, re, sys
