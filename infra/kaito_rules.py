@@ -3,7 +3,8 @@
 Each rule names where KAITO applies it (kaito-project/kaito at 056b8280); docs/rendering.md lists them with
 the fixtures that hold them. Rules the JSON Schemas already express (DNS-1123 names, one data source,
 method lora/qlora) and those in infra/specs.py (presets, at most 10 adapters, unique adapter names, push
-secret with an image output) are not repeated here.
+secret with an image output) are not repeated here. `tuning_config_map_errors` applies the webhook's
+ConfigMap rules to rendered objects (tests/render/test_kaito_contract.py).
 """
 
 from __future__ import annotations
@@ -68,10 +69,10 @@ def check_inference(w: Workload, registry: str, report: Report) -> None:
         report("$.spec.placement.count",
                "placement.count is deprecated in KAITO v1beta1 and overwritten by its node estimator",
                "remove it; set spec.replicas for more copies of the deployment")
-    if runtime == "transformers" and catalog.preset(spec["preset"]) and spec["preset"] not in catalog.transformers_presets():
-        report("$.spec.runtime", f"KAITO cannot serve {spec['preset']} with the transformers runtime",
+    preset = catalog.preset(spec["preset"])  # an unknown preset is reported by infra/specs.py
+    if runtime == "transformers" and preset and preset.name not in catalog.transformers_presets():
+        report("$.spec.runtime", f"KAITO cannot serve {preset.name} with the transformers runtime",
                "use runtime: vllm, or one of: " + ", ".join(catalog.transformers_presets()))
-    preset = catalog.preset(spec["preset"])
     if preset and preset.download_auth and "modelAccessSecret" not in spec:
         report("$.spec", f"KAITO downloads {spec['preset']} from Hugging Face and needs a token for it",
                "set modelAccessSecret: <Secret in the team namespace with key HF_TOKEN>")
