@@ -14,6 +14,6 @@ try:
     build(from_pulumi(stack), load_environment(stack))
 except (ConfigError, SpecError) as error:
     # One line per problem, no traceback: the same messages as `kaito-gitops plan`.
-    for line in getattr(error, "problems", None) or [str(d) for d in error.diagnostics]:
+    for line in error.problems if isinstance(error, ConfigError) else [str(d) for d in error.diagnostics]:
         pulumi.log.error(line)
     sys.exit(1)

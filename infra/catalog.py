@@ -36,6 +36,14 @@ class Sku:
     vcpus: int = 0
     memory_gib: int = 0
     ephemeral_os_disk: bool = False
+    temp_disk_gib: int | None = None  # None: not checked
+    cache_disk_gib: int | None = None
+
+    def ephemeral_os_disk_fits(self, size_gib: int) -> bool:
+        """AKS places an ephemeral OS disk on the cache where the size has one, else on the temp disk."""
+        if not self.ephemeral_os_disk or self.temp_disk_gib is None or self.cache_disk_gib is None:
+            return False
+        return size_gib <= (self.cache_disk_gib or self.temp_disk_gib)
 
     @property
     def total_gpu_memory_gib(self) -> float:

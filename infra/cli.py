@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
+import os
 import sys
 
 # command name -> module under infra.commands
@@ -24,6 +26,7 @@ COMMANDS = {
 }
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+INTERNAL_ERROR = "internal error"  # tests look for it: every one is a bug to fix, not an answer
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,6 +59,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kaito-gitops: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `kaito-gitops plan | head`: the reader left; say nothing more
+        _silence_stdout()
+        return EXIT_INVALID
+    except Exception as error:  # noqa: BLE001 - a bug: one line for the user, the traceback on request
+        if os.environ.get("KAITO_GITOPS_DEBUG"):
+            raise
+        from infra.diagnostics import escape
+
+        print(f"kaito-gitops: {INTERNAL_ERROR}: {type(error).__name__}: {escape(str(error))[:300]} (please report it; "
+              "KAITO_GITOPS_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _silence_stdout() -> None:
+    """Python's advice for SIGPIPE: point stdout at devnull so the interpreter's final flush does not fail."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ value is reported with the key, the rule and the allowed values, all problems at
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -26,6 +27,12 @@ POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")  # AKS: lower-case alphanumeric
 ACR_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
 K8S_VERSION = re.compile(r"^1\.\d{2,}(\.\d+)?$")
 CIDR = re.compile(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
+GUID = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
+# AKS: the delegated API server subnet must be at least a /28 (api-server-vnet-integration.md).
+API_SERVER_SUBNET_MAX_PREFIX = 28
+# AKS concepts-storage.md recommends at least 512 GiB when the OS disk cannot be ephemeral; KAITO
+# preset images (tens of GiB each) land on the OS disk.
+GPU_OS_DISK_GIB = 512
 
 
 class ConfigError(Exception):
@@ -42,6 +49,7 @@ class GpuPoolConfig:
     max_count: int
     spot: bool
     spot_max_price: float  # -1: pay up to the regular price
+    os_disk_size_gb: int = GPU_OS_DISK_GIB
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class StackConfig:
     registry_sku: str = "Premium"
     system_vm_size: str = "Standard_D4ds_v5"
     system_node_count: int = 2
+    system_os_disk_size_gb: int = 128
     gpu_pools: tuple[GpuPoolConfig, ...] = field(default_factory=tuple)
     protect: bool = False
     private_cluster: bool = False
@@ -66,6 +75,9 @@ class StackConfig:
     pod_cidr: str = "10.244.0.0/16"
     admin_group_object_ids: tuple[str, ...] = ()
     legacy_gpu_provisioner: bool = False
+    api_server_subnet_cidr: str = "10.225.0.0/28"
+    api_server_authorized_ip_ranges: tuple[str, ...] = ()
+    preview_principal_id: str = ""
 
     @property
     def login_server(self) -> str:
@@ -80,8 +92,8 @@ KEYS: dict[str, tuple[str, Any]] = {
     "registrySku": ("ACR SKU", "Premium"),
     "systemVmSize": ("VM size of the system pool", "Standard_D4ds_v5"),
     "systemNodeCount": ("nodes in the system pool", 2),
-    "gpuPools": ("GPU pools: name, vmSize, minCount, maxCount, spot, spotMaxPrice",
-                 [{"name": "gpua100", "vmSize": "Standard_NC24ads_A100_v4", "minCount": 0, "maxCount": 2}]),
+    "systemOsDiskSizeGB": ("OS disk of each system node in GiB (ephemeral where the VM's local disk holds it)", 128),
+    "gpuPools": ("GPU pools: name, vmSize, minCount, maxCount, spot, spotMaxPrice, osDiskSizeGB", None),
     "protect": ("protect the cluster and registry from deletion", False),
     "privateCluster": ("private API server", False),
     "upgradeChannel": ("cluster auto-upgrade channel", "patch"),
@@ -95,6 +107,12 @@ KEYS: dict[str, tuple[str, Any]] = {
     "adminGroupObjectIds": ("Entra ID groups that get cluster-admin", []),
     "legacyGpuProvisioner": ("wire the legacy KAITO gpu-provisioner identity (off: AKS runs it in the control plane)",
                              False),
+    "apiServerSubnetCidr": ("delegated subnet the API server is projected into (API Server VNet Integration, >= /28)",
+                            "10.225.0.0/28"),
+    "apiServerAuthorizedIpRanges": ("CIDRs allowed to reach a public API server ([] = any; 0.0.0.0/32 = none outside)",
+                                    []),
+    "previewPrincipalId": ("object id of the pull-request preview identity (read-only Kubernetes view); empty: none",
+                           ""),
 }
 
 
@@ -149,7 +167,8 @@ def from_values(stack: str, values: dict[str, Any]) -> StackConfig:
         if key not in KEYS:
             problems.append(f"{NAMESPACE}:{key}: unknown key; known keys: " + ", ".join(sorted(KEYS)))
     cpu_sizes = sorted(n for n, s in catalog.skus().items() if not s.gpus)
-    cfg = dict(
+    pools = get("gpuPools", _structured)
+    cfg: dict[str, Any] = dict(
         stack=stack,
         location=get("location", str, one_of(REGIONS)),
         kubernetes_version=get("kubernetesVersion", str, matches(K8S_VERSION, "must look like 1.33 or 1.33.2")),
@@ -157,7 +176,8 @@ def from_values(stack: str, values: dict[str, Any]) -> StackConfig:
         registry_sku=get("registrySku", str, one_of(ACR_SKUS)),
         system_vm_size=get("systemVmSize", str, one_of(tuple(cpu_sizes))),
         system_node_count=get("systemNodeCount", _int, lambda v: "" if 1 <= v <= 10 else "must be between 1 and 10"),
-        gpu_pools=tuple(_gpu_pools(get("gpuPools", _structured) or [], problems)),
+        system_os_disk_size_gb=get("systemOsDiskSizeGB", _int, _disk_size),
+        gpu_pools=tuple(_gpu_pools(pools, problems)) if pools is not None else (),
         protect=get("protect", _bool),
         private_cluster=get("privateCluster", _bool),
         upgrade_channel=get("upgradeChannel", str, one_of(UPGRADE_CHANNELS)),
@@ -169,12 +189,66 @@ def from_values(stack: str, values: dict[str, Any]) -> StackConfig:
         vnet_cidr=get("vnetCidr", str, matches(CIDR, "must be a CIDR such as 10.224.0.0/12")),
         node_subnet_cidr=get("nodeSubnetCidr", str, matches(CIDR, "must be a CIDR such as 10.224.0.0/16")),
         pod_cidr=get("podCidr", str, matches(CIDR, "must be a CIDR such as 10.244.0.0/16")),
-        admin_group_object_ids=tuple(get("adminGroupObjectIds", _structured) or ()),
+        admin_group_object_ids=tuple(get("adminGroupObjectIds", _structured, _guids) or ()),
         legacy_gpu_provisioner=get("legacyGpuProvisioner", _bool),
+        api_server_subnet_cidr=get("apiServerSubnetCidr", str, _network),
+        api_server_authorized_ip_ranges=tuple(get("apiServerAuthorizedIpRanges", _structured, _networks) or ()),
+        preview_principal_id=get("previewPrincipalId", str,
+                                 lambda v: "" if v == "" or GUID.match(v) else "must be an object id (a GUID) or empty"),
     )
+    if not problems:
+        problems += _network_rules(cfg)
     if problems:
         raise ConfigError(problems)
     return StackConfig(**cfg)
+
+
+def _disk_size(value: int) -> str:
+    return "" if 30 <= value <= 2048 else "must be 30-2048 GiB (AKS OS disk sizes)"
+
+
+def _network(value: Any) -> str:
+    try:
+        ipaddress.ip_network(value)
+    except (ValueError, TypeError):
+        return "must be a network CIDR such as 10.225.0.0/28 (host bits zero)"
+    return ""
+
+
+def _networks(value: Any) -> str:
+    if not isinstance(value, list):
+        return "must be a list of CIDRs"
+    bad = [v for v in value if _network(v)]
+    return f"has entries that are not network CIDRs: {bad}" if bad else ""
+
+
+def _guids(value: Any) -> str:
+    if not isinstance(value, list) or not all(isinstance(v, str) and GUID.match(v) for v in value):
+        return "must be a list of Entra ID object ids (GUIDs)"
+    return ""
+
+
+def _network_rules(cfg: dict[str, Any]) -> list[str]:
+    """Rules across keys: the API server subnet and its access."""
+    problems = []
+    api = ipaddress.ip_network(cfg["api_server_subnet_cidr"])
+    vnet, nodes = ipaddress.ip_network(cfg["vnet_cidr"], strict=False), ipaddress.ip_network(cfg["node_subnet_cidr"], strict=False)
+    key = f"{NAMESPACE}:apiServerSubnetCidr"
+    if api.prefixlen > API_SERVER_SUBNET_MAX_PREFIX:
+        problems.append(f"{key}: {api} is smaller than AKS's minimum /28 for the API server subnet")
+    if not api.subnet_of(vnet):  # type: ignore[arg-type]
+        problems.append(f"{key}: {api} must lie inside vnetCidr {vnet}")
+    if api.overlaps(nodes):
+        problems.append(f"{key}: {api} overlaps nodeSubnetCidr {nodes}")
+    ranges = cfg["api_server_authorized_ip_ranges"]
+    key = f"{NAMESPACE}:apiServerAuthorizedIpRanges"
+    if cfg["private_cluster"] and ranges:
+        problems.append(f"{key}: AKS cannot combine authorized IP ranges with a private cluster; "
+                        "set privateCluster: false or remove the ranges")
+    if cfg["protect"] and not cfg["private_cluster"] and not ranges:
+        problems.append(f"{key}: a protected stack with a public API server must list the CIDRs that may reach it "
+                        "(the deploy runners' egress; 0.0.0.0/32 admits none from outside)")
+    return problems
 
 
 def _gpu_pools(raw: Any, problems: list[str]) -> list[GpuPoolConfig]:
@@ -183,7 +257,7 @@ def _gpu_pools(raw: Any, problems: list[str]) -> list[GpuPoolConfig]:
         problems.append(f"{key}: must be a non-empty list of pools")
         return []
     pools, names = [], set()
-    allowed = {"name", "vmSize", "minCount", "maxCount", "spot", "spotMaxPrice"}
+    allowed = {"name", "vmSize", "minCount", "maxCount", "spot", "spotMaxPrice", "osDiskSizeGB"}
     for i, pool in enumerate(raw):
         where = f"{key}[{i}]"
         if not isinstance(pool, dict):
@@ -203,6 +277,7 @@ def _gpu_pools(raw: Any, problems: list[str]) -> list[GpuPoolConfig]:
             low, high = _int(pool.get("minCount", 0)), _int(pool.get("maxCount", 1))
             spot = _bool(pool.get("spot", False))
             price = float(pool.get("spotMaxPrice", -1))
+            disk = _int(pool.get("osDiskSizeGB", GPU_OS_DISK_GIB))
         except ValueError as err:
             problems.append(f"{where}: {err}")
             continue
@@ -210,7 +285,9 @@ def _gpu_pools(raw: Any, problems: list[str]) -> list[GpuPoolConfig]:
             problems.append(f"{where}: minCount {low} and maxCount {high} must satisfy 0 <= minCount <= maxCount, 1 <= maxCount <= 100")
         if price != -1 and price <= 0:
             problems.append(f"{where}.spotMaxPrice: {price} must be -1 (up to the regular price) or a positive USD price")
-        pools.append(GpuPoolConfig(name, vm_size, low, high, spot, price))
+        if _disk_size(disk):
+            problems.append(f"{where}.osDiskSizeGB: {disk} {_disk_size(disk)}")
+        pools.append(GpuPoolConfig(str(name), vm_size, low, high, spot, price, disk))
     return pools
 
 

@@ -38,12 +38,11 @@ LABEL_MAX = 63
 ADAPTER_NAME_MAX = LABEL_MAX - len("puller-")
 ADAPTER_NAME_MAX_WITH_SECRETS = LABEL_MAX - len("docker-config-") - len("-inference-adapter")
 INPUT_NAME_MAX_WITH_SECRETS = LABEL_MAX - len("docker-config-") - len("-tuning-input")
-# An inference Workspace gets Services "<name>" and "<name>-headless" (pkg/workspace/manifests/manifests.go
-# GenerateServiceManifest, GenerateHeadlessServiceManifest): Service names are DNS-1035 labels, starting with a
-# letter. An InferenceSet's Workspaces are named "<name>-" plus 5 generated characters
-# (pkg/utils/inferenceset/inferenceset.go: GenerateName).
-SERVED_NAME_MAX = LABEL_MAX - len("-headless")
-SERVED_SET_NAME_MAX = SERVED_NAME_MAX - len("-") - 5
+# The schema holds a Workspace's name to 52 characters (KAITO names a StatefulSet after it). An InferenceSet's
+# Workspaces are named "<name>-" plus 5 generated characters (pkg/utils/inferenceset/inferenceset.go:
+# GenerateName), so the InferenceSet's own name has 6 fewer.
+WORKSPACE_NAME_MAX = 52
+INFERENCE_SET_NAME_MAX = WORKSPACE_NAME_MAX - len("-") - 5
 
 
 def _repository(image: str) -> str:
@@ -61,11 +60,10 @@ def check_image(report: Report, path: str, image: str) -> None:
 def check_inference(w: Workload, registry: str, report: Report) -> None:
     spec = w.spec
     runtime = spec["runtime"]
-    limit = SERVED_SET_NAME_MAX if spec["replicas"] > 1 else SERVED_NAME_MAX
-    if not w.name[0].isalpha() or len(w.name) > limit:
-        report("$.metadata.name", f"KAITO names this deployment's Services after {w.name!r}, which must then start "
-                                  f"with a letter and have at most {limit} characters",
-               "rename it" + (" (with replicas above 1 KAITO adds a 6-character suffix)" if spec["replicas"] > 1 else ""))
+    if spec["replicas"] > 1 and len(w.name) > INFERENCE_SET_NAME_MAX:
+        report("$.metadata.name", f"with replicas KAITO names each replica's Workspace {w.name!r} plus a 6-character "
+                                  f"suffix, so the name may have at most {INFERENCE_SET_NAME_MAX} characters",
+               f"shorten it to {INFERENCE_SET_NAME_MAX} characters")
     if "count" in spec["placement"]:
         report("$.spec.placement.count",
                "placement.count is deprecated in KAITO v1beta1 and overwritten by its node estimator",
@@ -82,13 +80,9 @@ def check_inference(w: Workload, registry: str, report: Report) -> None:
         if "image" in adapter:
             check_image(report, f"{path}.image", adapter["image"])
         _check_adapter_name(report, path, adapter, registry)
-        if "strength" not in adapter:
-            continue
-        if runtime == "vllm":
+        if "strength" in adapter and runtime == "vllm":  # its 0..1 range is the schema's
             report(f"{path}.strength", "vLLM serves each adapter as its own model and KAITO refuses adapter strength",
                    "remove strength (clients pick the adapter by name), or set runtime: transformers to merge adapters")
-        elif not 0 <= adapter["strength"] <= 1:
-            report(f"{path}.strength", f"strength {adapter['strength']} is outside 0..1", "use a value between 0 and 1")
 
 
 def _check_adapter_name(report: Report, path: str, adapter: dict[str, Any], registry: str) -> None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from infra import catalog, pricing
 from infra.config import NAMESPACE, StackConfig, from_values
@@ -24,7 +23,15 @@ from infra.render.names import KAITO_COMMIT, KAITO_TARGET
 
 PROJECT = "kaito-gitops"
 FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\n"
+# What listClusterUserCredential returns with format=exec on an Entra ID cluster: a kubelogin exec user
+# (AKS kubelogin-authentication.md); without format=exec, a legacy azure auth-provider user.
+FAKE_KUBECONFIG = {
+    "exec": "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers:\n- name: clusterUser\n  user:\n"
+            "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n"
+            "      args: [get-token, --login, devicecode, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]\n",
+    "azure": "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers:\n- name: clusterUser\n  user:\n"
+             "    auth-provider:\n      name: azure\n",
+}
 
 
 @dataclass
@@ -38,6 +45,7 @@ class PlannedResource:
     dependencies: list[str]
     replace_on_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -93,11 +101,25 @@ class Plan:
 def stack_values(env: str, root: Path | None = None) -> dict[str, Any]:
     """The stack file's values for our namespace, keys without the prefix."""
     root = specs.REPO_ROOT if root is None else root
+    from infra.config import ConfigError
+    from infra.yamlload import load_file
+
     path = root / f"Pulumi.{env}.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:  # the spec loader's strictness: duplicate keys, aliases, size and depth bounds, no Python tags
+        doc, problems = load_file(path, path.name)
+    except OSError as error:
+        raise ConfigError([f"cannot read the file ({error.strerror or error})"]) from None
+    if problems and doc.data is None and problems[0].message == "file is empty":
+        return {}
+    if problems:
+        raise ConfigError([f"line {d.line}: {d.json_path}: {d.message}" + (f" (hint: {d.hint})" if d.hint else "")
+                           for d in problems])
+    config = doc.data.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError([f"line {doc.line('$.config')}: config: must be a mapping of `{NAMESPACE}:<key>: value`"])
     out = {}
-    for key, value in (data.get("config") or {}).items():
-        if key.startswith(f"{NAMESPACE}:"):
+    for key, value in config.items():
+        if isinstance(key, str) and key.startswith(f"{NAMESPACE}:"):
             out[key.split(":", 1)[1]] = value
     return out
 
@@ -121,6 +143,11 @@ def _computed_outputs(args) -> dict[str, Any]:
         state["identityProfile"] = {"kubeletidentity": {"objectId": f"{args.name}-kubelet-object-id",
                                                         "clientId": f"{args.name}-kubelet-client-id"}}
         state["oidcIssuerProfile"] = {"enabled": True, "issuerUrl": f"https://oidc.example/{args.name}/"}
+        identity = inputs.get("identity") or {}
+        if identity.get("userAssignedIdentities"):  # a list in the request, a map in Azure's response
+            state["identity"] = {**identity, "userAssignedIdentities": {
+                i: {"principalId": f"{i}-principal-id", "clientId": f"{i}-client-id"}
+                for i in identity["userAssignedIdentities"]}}
     elif args.typ == "azure-native:containerregistry:Registry":
         state["loginServer"] = f"{str(name).lower()}.azurecr.io"
     elif args.typ == "azure-native:managedidentity:UserAssignedIdentity":
@@ -148,7 +175,8 @@ def run_program(cfg: StackConfig, env: Environment) -> Plan:
                 return {"subscriptionId": FAKE_SUBSCRIPTION, "tenantId": FAKE_SUBSCRIPTION,
                         "clientId": FAKE_SUBSCRIPTION, "objectId": FAKE_SUBSCRIPTION}
             if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
-                value = base64.b64encode(FAKE_KUBECONFIG.encode()).decode()
+                kubeconfig = FAKE_KUBECONFIG["exec" if args.args.get("format") == "exec" else "azure"]
+                value = base64.b64encode(kubeconfig.encode()).decode()
                 return {"kubeconfigs": [{"name": "clusterUser", "value": value}]}
             return {}
 
@@ -161,7 +189,8 @@ def run_program(cfg: StackConfig, env: Environment) -> Plan:
                     inputs=rpc.deserialize_properties(request.object),
                     protect=bool(request.protect), dependencies=list(request.dependencies),
                     replace_on_changes=list(request.replaceOnChanges),
-                    delete_before_replace=bool(request.deleteBeforeReplace)))
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    ignore_changes=list(request.ignoreChanges)))
             return response
 
     mocks = Mocks()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from infra import pricing
-from infra.diff import RefError
+from infra.diagnostics import escape
+from infra.diff import RefError, check_ref
 from infra.model import INFERENCE_KIND, TUNING_KIND, Environment, Workload
 from infra.render.names import COMPONENT_LABEL, TEAM_LABEL
 from infra.specs import gpus_held
@@ -32,6 +34,27 @@ NAME_LABEL = "app.kubernetes.io/name"
 ALL_ENV_PATHS = ("infra/", "schemas/", "trainer/", "pyproject.toml", "Makefile", ".github/workflows/")
 # GitHub rejects comments over 65,536 characters; the diff is cut first.
 MAX_COMMENT = 60_000
+
+
+# --- escaping: text from specs, file names, refs and stack files stays inert in the comment --------------
+
+
+def md_code(text: Any) -> str:
+    """Inline code no backtick, line break or table pipe in `text` can end early (GitHub renders no HTML
+    or markdown inside it)."""
+    text = escape(str(text)).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_fence(lines: list[str], info: str = "") -> list[str]:
+    """A fenced block whose fence is longer than any backtick run inside, so no line can close it early."""
+    body = [escape(line) for line in lines]
+    longest = max((len(run) for line in body for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + info, *body, fence]
 
 
 # --- which environments a change touches ---------------------------------------------------------------
@@ -47,13 +70,25 @@ def affected_environments(changed: list[str], known: list[str]) -> list[str]:
 
 def changed_files(base: str, repo: Path) -> list[str]:
     """Files changed on this branch since it left `base` (what the pull request shows)."""
-    out = subprocess.run(["git", "-C", str(repo), "diff", "--name-only", f"{base}...HEAD"],
-                         capture_output=True, text=True)
+    check_ref(base)
+    # -z: names exactly as they are (no quoting, no splitting at spaces or newlines), NUL-separated
+    out = subprocess.run(["git", "-C", str(repo), "diff", "--name-only", "-z", f"{base}...HEAD", "--"],
+                         capture_output=True)
     if out.returncode != 0:
-        raise RefError(f"cannot diff against {base!r}: {out.stderr.strip() or 'unknown ref'}")
-    uncommitted = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=all"],
-                                 capture_output=True, text=True).stdout
-    return sorted(set(out.stdout.split()) | {line[3:].split(" -> ")[-1] for line in uncommitted.splitlines()})
+        problem = out.stderr.decode("utf-8", "replace").strip() or "unknown ref"
+        raise RefError(f"cannot diff against {base!r}: {problem}")
+    status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "-z", "--untracked-files=all"],
+                            capture_output=True).stdout.decode("utf-8", "surrogateescape").split("\0")
+    uncommitted, renamed_from = set(), False
+    for entry in status:  # "XY path", and after a rename or copy one more entry: the old path (touched too)
+        if renamed_from:
+            uncommitted.add(entry)
+            renamed_from = False
+        elif entry:
+            uncommitted.add(entry[3:])
+            renamed_from = entry[0] in "RC"
+    committed = out.stdout.decode("utf-8", "surrogateescape").split("\0")
+    return sorted({p for p in committed if p} | uncommitted)
 
 
 # --- what changes in one environment -------------------------------------------------------------------
@@ -115,22 +150,23 @@ def workload_changes(env: Environment, old: list[dict], new: list[dict], changes
 def review_environment(name: str, base: str, repo: Path | None = None, root: Path | None = None) -> EnvReview:
     """Validate `name`, render it and diff it against `base` (rendered at that ref with the current code)."""
     from infra.diagnostics import SpecError
-    from infra.diff import diff_objects, render_at_ref
+    from infra.diff import diff_objects, environment_at_ref
     from infra.render import render_environment
     from infra.specs import REPO_ROOT, WORKLOADS_DIR, load_environment
 
     review = EnvReview(name, base)
+    try:  # the base first, so a quota breach is reported on what the change adds or alters
+        base_env = environment_at_ref(name, base, repo or REPO_ROOT)
+    except SpecError as error:
+        review.base_note = (f"The specs at {md_code(base)} do not validate ({len(error.diagnostics)} problem(s)); "
+                            "everything is shown as added.")
+        base_env = None
     try:
-        review.env = load_environment(name, root or WORKLOADS_DIR)
+        review.env = load_environment(name, root or WORKLOADS_DIR, base=base_env)
     except SpecError as error:
         review.problems = [str(d) for d in sorted(set(error.diagnostics))]
         return review
-    try:
-        old = render_at_ref(name, base, repo or REPO_ROOT)
-    except SpecError as error:
-        review.base_note = (f"The specs at `{base}` do not validate ({len(error.diagnostics)} problem(s)); "
-                            "everything is shown as added.")
-        old = []
+    old = render_environment(base_env) if base_env is not None else []
     new = render_environment(review.env)
     review.changes = diff_objects(old, new)
     review.workloads = workload_changes(review.env, old, new, review.changes)
@@ -218,10 +254,10 @@ ACTION_NOTES = {
 def environment_section(review: EnvReview, region: str | None = None, resources: list[str] | None = None,
                         warnings: list[str] | None = None, preview: str | None = None) -> list[str]:
     """The markdown for one environment."""
-    lines = [f"### `{review.name}`", ""]
+    lines = [f"### {md_code(review.name)}", ""]
     if review.problems:
         lines += [f"❌ **The specs do not validate** ({len(review.problems)} problem(s)); nothing here can deploy:",
-                  "", "```"] + review.problems + ["```"]
+                  ""] + md_fence(review.problems)
         return lines
     if review.base_note:
         lines += [f"> {review.base_note}", ""]
@@ -229,7 +265,7 @@ def environment_section(review: EnvReview, region: str | None = None, resources:
     if review.workloads:
         lines += ["**Workloads**: " + ", ".join(f"{n} {a}" for a, n in counts.items() if n or a in MAIN_ACTIONS), "",
                   "| | workload | kind | team | note |", "|---|---|---|---|---|"]
-        lines += [f"| {ICONS[c.action]} {c.action} | `{c.name}` | {c.kind} | {c.team} | "
+        lines += [f"| {ICONS[c.action]} {c.action} | {md_code(c.name)} | {c.kind} | {c.team} | "
                   f"{ACTION_NOTES.get(c.action, '').format(fields=', '.join(f'`{f}`' for f in c.replaced))} |"
                   for c in review.workloads]
     else:
@@ -243,21 +279,26 @@ def environment_section(review: EnvReview, region: str | None = None, resources:
     if review.changes:
         lines += ["", f"<details><summary>Rendered Kubernetes objects: {len(review.changes)} change(s)</summary>", ""]
         for change in review.changes:
-            lines += [f"**{change.action}**: `{change.title}`", "", "```diff", change.diff.rstrip("\n"), "```", ""]
+            lines += [f"**{change.action}**: {md_code(change.title)}", ""] \
+                + md_fence(change.diff.rstrip("\n").split("\n"), "diff") + [""]
         lines.append("</details>")
     if preview is not None:
-        lines += ["", "<details><summary>pulumi preview</summary>", "", "```", preview.rstrip("\n"), "```", "",
-                  "</details>"]
+        opened = " open" if preview.startswith(PREVIEW_FAILED) else ""
+        lines += ["", f"<details{opened}><summary>pulumi preview</summary>", ""] \
+            + md_fence(preview.rstrip("\n").split("\n")) + ["", "</details>"]
     return lines
 
 
-def comment(sections: list[list[str]], base: str, envs: list[str]) -> str:
-    """The whole comment: marker, heading, one section per environment, the estimate's source."""
+def comment(sections: list[list[str]], base: str, envs: list[str], failed_previews: list[str] | None = None) -> str:
+    """The whole comment: marker, heading, failed previews first, a section per environment, the estimate's source."""
     head = [MARKER, "## kaito-gitops plan", ""]
+    if failed_previews:
+        head += [f"❌ **`pulumi preview` failed for {', '.join(map(md_code, failed_previews))}**: the "
+                 "`plan comment` check fails until it succeeds. The error is in that environment's section.", ""]
     if envs:
-        head.append(f"Against `{base}`; environments touched: " + ", ".join(f"`{e}`" for e in envs) + ".")
+        head.append(f"Against {md_code(base)}; environments touched: " + ", ".join(map(md_code, envs)) + ".")
     else:
-        head.append(f"Against `{base}`: this change touches no environment (no workload, infrastructure, "
+        head.append(f"Against {md_code(base)}: this change touches no environment (no workload, infrastructure, "
                     "schema, trainer or pipeline change), so nothing will deploy.")
     body = head + [line for section in sections for line in [""] + section]
     body += ["", "---", f"<sub>{pricing.source_note()} Merging deploys dev, then prod after approval.</sub>", ""]
@@ -346,34 +387,46 @@ def capacity_warnings(plan) -> list[str]:
 
 def stack_config_lines(env: str, base: str, repo: Path | None = None) -> list[str]:
     """What changes in `Pulumi.<env>.yaml` (location, pools, registry…) against `base`: the Azure-side change."""
-    import yaml
-
     from infra.specs import REPO_ROOT
 
     repo = repo or REPO_ROOT
     name = f"Pulumi.{env}.yaml"
     current_file = repo / name
-    current = (yaml.safe_load(current_file.read_text(encoding="utf-8")) or {}).get("config") or {} \
-        if current_file.is_file() else {}
-    shown = subprocess.run(["git", "-C", str(repo), "show", f"{base}:{name}"], capture_output=True, text=True)
+    current = _stack_config(current_file.read_bytes()) if current_file.is_file() else {}
+    shown = subprocess.run(["git", "-C", str(repo), "show", f"{base}:{name}"], capture_output=True)
     if shown.returncode != 0:
-        return ["", f"**Stack config**: `{name}` is new against `{base}`: every Azure resource is created."]
-    old = (yaml.safe_load(shown.stdout) or {}).get("config") or {}
+        return ["", f"**Stack config**: `{name}` is new against {md_code(base)}: every Azure resource is created."]
+    old = _stack_config(shown.stdout)
+    if old is None or current is None:
+        return ["", f"**Stack config**: `{name}` at {md_code(base)} is not a valid stack file; "
+                "Azure resources change only as shown by the preview."]
     keys = sorted(k for k in old.keys() | current.keys() if old.get(k) != current.get(k))
     if not keys:
         return ["", f"**Stack config**: no change in `{name}`; Azure resources change only as shown by the preview."]
     lines = ["", f"**Stack config changes** in `{name}` (pools, cluster, registry):", "",
              "| key | before | after |", "|---|---|---|"]
     for key in keys:
-        lines.append(f"| `{key}` | {_short(old.get(key))} | {_short(current.get(key))} |")
+        lines.append(f"| {md_code(key)} | {_short(old.get(key))} | {_short(current.get(key))} |")
     return lines
+
+
+def _stack_config(raw: bytes) -> dict[str, Any] | None:
+    """A stack file's `config` mapping; None if the file is not YAML, or not shaped like a stack file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(raw.decode("utf-8")) or {}
+    except (UnicodeDecodeError, yaml.YAMLError):
+        return None
+    config = data.get("config") or {} if isinstance(data, dict) else None
+    return config if isinstance(config, dict) and all(isinstance(k, str) for k in config) else None
 
 
 def _short(value: Any) -> str:
     if value is None:
         return "(unset)"
     text = json.dumps(value, sort_keys=True)
-    return "`" + (text if len(text) <= 120 else text[:117] + "...") + "`"
+    return md_code(text if len(text) <= 120 else text[:117] + "...")
 
 
 def format_markdown(plans: list, base: str, previews: Path | None = None, repo: Path | None = None) -> str:
@@ -400,22 +453,29 @@ def env_section(env: str, base: str, previews: Path | None = None) -> list[str]:
     except SpecError:  # review_environment reports every spec problem
         return environment_section(review_environment(env, base), preview=_previews(previews, env))
     except ConfigError as error:
-        return [f"### `{env}`", "", f"❌ **`Pulumi.{env}.yaml` is invalid**; nothing here can deploy:", "", "```"] \
-            + [str(p) for p in error.problems] + ["```"]
+        return [f"### {md_code(env)}", "", f"❌ **{md_code(f'Pulumi.{env}.yaml')} is invalid**; nothing here can deploy:",
+                ""] + md_fence([str(p) for p in error.problems])
 
 
 # --- command line --------------------------------------------------------------------------------------
+
+
+PREVIEW_FAILED = "pulumi preview did not succeed"
+
+
+def preview_status(folder: Path, env: str) -> str:
+    """The preview step's outcome the workflow wrote (success, failure, cancelled, skipped), or `missing`."""
+    outcome = folder / f"{env}.outcome"
+    return outcome.read_text().strip() if outcome.is_file() else "missing"
 
 
 def _previews(folder: Path | None, env: str) -> str | None:
     if folder is None:
         return None
     text = folder / f"{env}.txt"
-    outcome = folder / f"{env}.outcome"
-    status = outcome.read_text().strip() if outcome.is_file() else "missing"
+    status = preview_status(folder, env)
     if status != "success":
-        return f"pulumi preview did not succeed ({status}); see the workflow run.\n" + (
-            text.read_text() if text.is_file() else "")
+        return f"{PREVIEW_FAILED} ({status}); see the workflow run.\n" + (text.read_text() if text.is_file() else "")
     return text.read_text() if text.is_file() else None
 
 
@@ -449,7 +509,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     envs = args.env or touched
     sections = [env_section(e, args.base, args.previews) for e in envs]
-    text = comment(sections, args.base, envs)
+    failed = [e for e in envs if args.previews and preview_status(args.previews, e) != "success"]
+    text = comment(sections, args.base, envs, failed)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     else:

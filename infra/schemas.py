@@ -41,6 +41,7 @@ PATTERNS = {
     "^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$":
         ("an image tag", "use letters, digits, '_', '.' and '-', not starting with '.' or '-', e.g. v1"),
     "^[A-Za-z_][A-Za-z0-9_.]*$": ("a module name", "write a module name such as q_proj or model.layers.0.mlp"),
+    "^v?[0-9]+\\.[0-9]+\\.[0-9]+$": ("a version", "write major.minor.patch as the cluster reports it, e.g. 0.12.0"),
 }
 _TYPE_WORDS = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
                "array": "a list", "object": "a mapping", "null": "null"}
@@ -71,6 +72,25 @@ SpecValidator = validators.extend(
 def validator(schema_file: str) -> Draft202012Validator:
     schema = json.loads((SCHEMAS_DIR / schema_file).read_text(encoding="utf-8"))
     return SpecValidator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def all_patterns() -> list[tuple[str, str]]:
+    """(schema file, pattern) for every distinct `pattern` in schemas/*.json."""
+    found: dict[tuple[str, str], None] = {}
+
+    def walk(node: Any, file: str) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                found[(file, node["pattern"])] = None
+            for value in node.values():
+                walk(value, file)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, file)
+
+    for path in sorted(SCHEMAS_DIR.glob("*.json")):
+        walk(json.loads(path.read_text(encoding="utf-8")), path.name)
+    return list(found)
 
 
 def show(value: Any, limit: int = 60) -> str:

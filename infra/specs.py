@@ -48,7 +48,9 @@ WORKLOAD_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")  # a Service (DNS-1035
 # Mounts of the tuning pod besides outputDir: the bundled engine's Job, and KAITO's tuning Job, which mounts
 # /mnt/config, /mnt/data (KAITO pkg/utils/common_preset.go) and /mnt/output (pkg/workspace/tuning/preset_tuning.go).
 OTHER_MOUNTS = {MOUNTS["config"]: "the training config", MOUNTS["data"]: "the training data",
-                CONTINUE_DIR: "the adapter to continue from", MOUNTS["output"]: "the output volume"}
+                CONTINUE_DIR: "the adapter to continue from", MOUNTS["output"]: "the output volume",
+                MOUNTS["registry-pull"]: "the registry pull credentials",
+                MOUNTS["registry-push"]: "the registry push credentials"}
 MAX_WORKLOAD_NAME = 52  # a StatefulSet's pods get the label <name>-<10-character hash>, at most 63 characters
 SECRET_KEYS = re.compile(r"(password|passwd|pwd|token|clientsecret|connectionstring"
                          r"|(api|access|account|storage|private|secret|ssh|sas)[-_]?key)$", re.I)
@@ -234,7 +236,7 @@ def _check_schema(doc: Document, out: _Collector, kind: str | None = None) -> bo
     if data.get("apiVersion") != API_VERSION:
         found = f"not {data['apiVersion']!r}" if "apiVersion" in data else "missing"
         out.add(doc, "$.apiVersion", f"apiVersion must be {API_VERSION!r}, {found}", "set apiVersion: " + API_VERSION)
-    if kind not in SCHEMA_FILES or (kind == DEFAULTS_KIND) != (doc.path.endswith(DEFAULTS_FILE)):
+    if not isinstance(kind, str) or kind not in SCHEMA_FILES or (kind == DEFAULTS_KIND) != doc.path.endswith(DEFAULTS_FILE):
         allowed = DEFAULTS_KIND if doc.path.endswith(DEFAULTS_FILE) else f"{TUNING_KIND} or {INFERENCE_KIND}"
         out.add(doc, "$.kind", f"unknown kind {schemas.show(data.get('kind'))}",
                 schemas.did_you_mean(str(data.get("kind")), allowed.split(" or "), "use"))

@@ -32,7 +32,8 @@ from trainer.safe_yaml import (
 
 _YAML11_BOOL = re.compile(r"y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF")
 _LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")
-_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
+# The lookbehind starts a match only where a run of digits starts: linear even when searched, not only fullmatched.
+_SEXAGESIMAL = re.compile(r"(?<![0-9_])[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
 # Written without overlapping repeats ([0-9_]*_[0-9_]* backtracks quadratically); "_" is checked apart.
 _UNDERSCORE_NUMBER = re.compile(r"[-+]?[0-9][0-9_]*(\.[0-9_]*)?")
 

@@ -39,7 +39,13 @@ def _parser() -> argparse.ArgumentParser:
                            help="training processes, one per GPU of the node (default: %(default)s)")
     pkg = sub.add_parser("package", help="lay an adapter out as KAITO's adapter image expects (/data/...)")
     pkg.add_argument("--adapter", required=True, type=Path, help="directory with the trained adapter")
-    pkg.add_argument("--out", required=True, type=Path, help="build context to write (Dockerfile + data/)")
+    pkg.add_argument("--out", required=True, type=Path,
+                     help="build context to write (Dockerfile, data/, layer, annotations); new, or an earlier run's")
+    pkg.add_argument("--config", type=Path, help="training_config.yaml the adapter was trained with (its SHA-256 "
+                     "is recorded)")
+    pkg.add_argument("--data", type=Path, help="data directory the trainer read (one SHA-256 over its files is recorded)")
+    pkg.add_argument("--annotation", action="append", default=[], metavar="KEY=VALUE",
+                     help="manifest annotation to record (repeatable)")
     return parser
 
 
@@ -74,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.config}: ok")
             return EXIT_OK
         if args.command == "package":
-            from trainer.package import package_adapter
+            from trainer.package import package_adapter, parse_annotations
 
-            package_adapter(args.adapter, args.out)
+            package_adapter(args.adapter, args.out, args.config, args.data, parse_annotations(args.annotation))
             print(f"adapter image context written to {args.out}")
             return EXIT_OK
         return _train(args)

@@ -66,7 +66,7 @@ def _coerce_one(kind: str, value: Any) -> tuple[bool, Any]:
             return False, None
         try:
             number = (int if kind == "int" else float)(value)
-        except ValueError:  # not a number, or an integer string of thousands of digits
+        except (ValueError, OverflowError):  # not a number, thousands of digits, or an int beyond any float
             return False, None
         if isinstance(number, float) and not math.isfinite(number) or abs(number) >= 2**63:
             return False, None  # NaN, infinity, or beyond what torch and transformers take

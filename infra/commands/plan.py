@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
             plans.append(build_plan(env, base=_base_environment(env, args) if args.format == "markdown" else None))
         except ConfigError as error:
             for problem in error.problems:
-                print(f"Pulumi.{env}.yaml: {problem}")
+                print(f"Pulumi.{env}.yaml: {escape(problem)}")
             return 1
         except SpecError as error:
             return print_problems(error.diagnostics)

@@ -81,6 +81,8 @@ def _select(raw_paths: list[str], default_root: Path, environments) -> dict[tupl
 
 
 def _within(target: Path, paths: list[Path]) -> bool:
-    """Only report what was asked for; a defaults file always counts, every workload depends on it."""
+    """Only report what was asked for; a defaults file always counts, every workload depends on it, and so
+    does a problem with a folder holding what was asked for (a linked environment folder)."""
     target = Path(os.path.abspath(target))
-    return target.name == "_defaults.yaml" or any(target == p or p in target.parents for p in paths)
+    return target.name == "_defaults.yaml" or any(target == p or p in target.parents or target in p.parents
+                                                  for p in paths)

@@ -11,6 +11,7 @@ from pulumi_azure_native import authorization, containerregistry
 ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 ANONYMOUS_PULL_SKUS = ("Standard", "Premium")  # the tiers where Azure offers anonymous pull at all
 ADAPTER_REPOSITORIES = "adapters/*"  # where tuning jobs push (workloads' output.image.repository)
+DATA_REPOSITORIES = "data/*"  # data images in our registry, read by KAITO's puller and the bundled Job
 
 
 def role_definition_id(subscription_id: pulumi.Input[str], role: str) -> pulumi.Output[str]:
@@ -52,5 +53,17 @@ class Registry(pulumi.ComponentResource):
         self.adapter_token = containerregistry.Token(
             f"{name}-adapter-push-token", registry_name=self.registry.name, resource_group_name=args.resource_group_name,
             token_name="adapter-push", scope_map_id=self.adapter_scope.id, status="enabled",
+            opts=pulumi.ResourceOptions(parent=self))
+        # KAITO pulls adapter and data images only with imagePullSecrets, never with the kubelet's AcrPull
+        # (docs/rendering.md, "Pull credentials"): a read-only token, kept apart from the push token.
+        self.pull_scope = containerregistry.ScopeMap(
+            f"{name}-adapter-pull", registry_name=self.registry.name, resource_group_name=args.resource_group_name,
+            scope_map_name="adapter-pull", description="pull adapter and data images",
+            actions=[f"repositories/{repositories}/{action}" for repositories in (ADAPTER_REPOSITORIES, DATA_REPOSITORIES)
+                     for action in ("content/read", "metadata/read")],
+            opts=pulumi.ResourceOptions(parent=self))
+        self.pull_token = containerregistry.Token(
+            f"{name}-adapter-pull-token", registry_name=self.registry.name, resource_group_name=args.resource_group_name,
+            token_name="adapter-pull", scope_map_id=self.pull_scope.id, status="enabled",
             opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"login_server": self.registry.login_server})

@@ -6,7 +6,7 @@ from typing import Any
 
 from infra.model import Environment, Workload
 from infra.render import names
-from infra.render.common import image_source, instance_type, resource
+from infra.render.common import image_source, resource
 
 
 def objects(env: Environment, w: Workload, jobs: dict[str, Workload]) -> list[dict[str, Any]]:
@@ -29,19 +29,22 @@ def workspace(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[
 
 
 def inference_set(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, Any]:
-    """KAITO copies the template's labels and annotations onto each Workspace it creates
-    (pkg/utils/inferenceset/inferenceset.go), so the runtime choice reaches every replica."""
+    """KAITO copies the template's labels and annotations onto each Workspace it creates, with the set's
+    labelSelector and the template's instanceType (pkg/utils/inferenceset/inferenceset.go), so the runtime
+    choice and the node selection reach every replica."""
+    placement = resource(env, w)
+    selector = placement.pop("labelSelector")
     return {
         "apiVersion": names.WORKSPACE_API,
         "kind": "InferenceSet",
         "metadata": names.meta(env, w, w.name, "inference"),
         "spec": {
             "replicas": w.spec["replicas"],
-            "labelSelector": names.selector(env, w),
+            "labelSelector": selector,
             "template": {
                 "metadata": {"labels": names.labels(env, w.team, w.name, "inference"),
                              "annotations": _annotations(w)},
-                "resource": instance_type(env, w),
+                "resource": placement,
                 "inference": _inference(env, w, jobs),
             },
         },

@@ -9,7 +9,8 @@ from infra.config import KEYS, ConfigError, from_values
 from infra.plan import stack_values, stacks
 from infra.specs import REPO_ROOT
 
-BASE = {"location": "westus3", "kubernetesVersion": "1.33", "registryName": "kaitogitopsdev"}
+BASE = {"location": "westus3", "kubernetesVersion": "1.36", "registryName": "kaitogitopsdev",
+        "gpuPools": [{"name": "gpua100", "vmSize": "Standard_NC24ads_A100_v4", "minCount": 0, "maxCount": 1}]}
 
 
 def test_stack_files_are_valid():
@@ -38,6 +39,15 @@ def test_every_key_is_documented_in_pulumi_yaml():
     ("gpuPools", [{"name": "GPU_pool"}], "kaito-gitops:gpuPools[0].name: 'GPU_pool' must be 1-12 lower-case"),
     ("gpuPools", [{"name": "gpu", "zones": [1]}], "kaito-gitops:gpuPools[0].zones: unknown key"),
     ("colour", "blue", "kaito-gitops:colour: unknown key; known keys:"),
+    ("apiServerSubnetCidr", "10.225.0.0/29", "smaller than AKS's minimum /28"),
+    ("apiServerSubnetCidr", "10.100.0.0/28", "must lie inside vnetCidr"),
+    ("apiServerSubnetCidr", "10.224.0.0/28", "overlaps nodeSubnetCidr"),
+    ("apiServerSubnetCidr", "10.225.0.1/28", "must be a network CIDR"),
+    ("apiServerAuthorizedIpRanges", ["203.0.113.0/33"], "not network CIDRs"),
+    ("adminGroupObjectIds", ["platform-admins"], "must be a list of Entra ID object ids"),
+    ("previewPrincipalId", "ci-preview", "must be an object id"),
+    ("systemOsDiskSizeGB", 8, "must be 30-2048 GiB"),
+    ("gpuPools", [{"name": "gpu", "osDiskSizeGB": 4096}], "kaito-gitops:gpuPools[0].osDiskSizeGB: 4096 must be 30-2048"),
 ])
 def test_bad_values_name_key_and_rule(key, value, message):
     with pytest.raises(ConfigError) as caught:
@@ -48,7 +58,8 @@ def test_bad_values_name_key_and_rule(key, value, message):
 def test_missing_required_keys_are_all_reported():
     with pytest.raises(ConfigError) as caught:
         from_values("dev", {})
-    assert len(caught.value.problems) == 3
+    assert sorted(p.split(":")[1] for p in caught.value.problems) == [
+        "gpuPools", "kubernetesVersion", "location", "registryName"]
 
 
 def test_plan_command_reports_config_errors_without_traceback(tmp_path, monkeypatch, capsys):
@@ -61,3 +72,20 @@ def test_plan_command_reports_config_errors_without_traceback(tmp_path, monkeypa
     assert main(["plan", "--env", "dev"]) == 1
     out = capsys.readouterr().out
     assert "Pulumi.dev.yaml: kaito-gitops:location: 'moon-1' is not allowed" in out
+
+
+def test_authorized_ranges_cannot_be_combined_with_a_private_cluster():
+    with pytest.raises(ConfigError) as caught:
+        from_values("dev", {**BASE, "privateCluster": True, "apiServerAuthorizedIpRanges": ["203.0.113.0/24"]})
+    assert any("cannot combine authorized IP ranges with a private cluster" in p for p in caught.value.problems)
+
+
+def test_a_protected_public_api_server_must_list_its_ranges():
+    with pytest.raises(ConfigError) as caught:
+        from_values("prod", {**BASE, "protect": True, "privateCluster": False})
+    assert any("kaito-gitops:apiServerAuthorizedIpRanges: a protected stack" in p for p in caught.value.problems)
+
+
+def test_a_protected_private_api_server_needs_no_ranges():
+    assert from_values("prod", {**BASE, "protect": True, "privateCluster": True}).private_cluster
+

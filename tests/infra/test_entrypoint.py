@@ -7,7 +7,7 @@ import runpy
 
 import pulumi
 
-from infra.plan import stack_values
+from infra.plan import _computed_outputs, stack_values
 from infra.specs import REPO_ROOT
 from infra.cli import main
 
@@ -18,7 +18,7 @@ class _Mocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args):
         self.types.append(args.typ)
-        return f"{args.name}-id", {**args.inputs, "name": args.name}
+        return f"{args.name}-id", _computed_outputs(args)
 
     def call(self, args):
         return {"subscriptionId": "sub", "kubeconfigs": [{"name": "u", "value": "YXBpVmVyc2lvbjogdjEK"}]}

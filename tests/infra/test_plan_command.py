@@ -21,6 +21,7 @@ def test_invalid_workloads_print_the_validator_diagnostics_and_exit_1(tmp_path, 
     shutil.copy(REPO_ROOT / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml")
     shutil.copytree(INVALID / "workloads", tmp_path / "workloads")
     monkeypatch.setattr("infra.plan.build_plan.__defaults__", (tmp_path, None))
+    monkeypatch.setattr("infra.specs.REPO_ROOT", tmp_path)
     assert main(["plan", "--env", "dev"]) == 1
     out = capsys.readouterr().out
     assert "$.spec.quantization: '2bit' is not allowed" in out, out

@@ -52,18 +52,21 @@ def test_every_standard_object_passes_kubernetes_strict_schemas(label, objects):
 
 
 def test_strict_kubernetes_schemas_catch_what_the_api_server_would_drop_or_refuse():
-    """The check can fail: an unknown field, and the podFailurePolicy condition without its status."""
+    """The check can fail: an unknown field, and the podFailurePolicy condition without its type.
+
+    (Kubernetes 1.36 no longer requires the condition's `status`; `type` stays required.)"""
     job = next(o for o in render_environment(load_environment("dev")) if o["kind"] == "Job")
     unknown = copy.deepcopy(job)
     unknown["spec"]["template"]["spec"]["containers"][0]["resource"] = {}  # typo of `resources`
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(unknown, _kubernetes_version(), strict=True)
-    no_status = copy.deepcopy(job)
-    for rule in no_status["spec"]["podFailurePolicy"]["rules"]:
-        for condition in rule.get("onPodConditions", []):
-            del condition["status"]
-    with pytest.raises(kubernetes_validate.ValidationError, match="status"):
-        kubernetes_validate.validate(no_status, _kubernetes_version(), strict=True)
+    no_type = copy.deepcopy(job)
+    conditions = [c for rule in no_type["spec"]["podFailurePolicy"]["rules"] for c in rule.get("onPodConditions", [])]
+    assert conditions, "the bundled Job's podFailurePolicy matches on a pod condition"
+    for condition in conditions:
+        del condition["type"]
+    with pytest.raises(kubernetes_validate.ValidationError, match="type"):
+        kubernetes_validate.validate(no_type, _kubernetes_version(), strict=True)
 
 
 def test_crd_check_refuses_fields_the_api_server_would_prune():
@@ -240,3 +243,14 @@ def test_preset_names_are_exactly_those_kaitos_webhook_accepts():
     table = source.split("var LegacyBuiltinToCatalog = map[string]string{", 1)[1].split("}", 1)[0]
     assert set(re.findall(r'^\t"([a-z0-9.-]+)":', table, re.M)) == set(catalog.supported_presets())
     assert catalog.preset("phi-2") is None and catalog.preset("falcon-7b") is None  # in supported_models.yaml only
+
+
+def test_an_inference_set_on_byo_nodes_selects_the_pool_and_names_no_instance_type():
+    """KAITO's InferenceSet webhook refuses instanceType on BYO nodes (inferenceset_validation.go
+    validateInstanceType); the set's labelSelector becomes each replica's node selector."""
+    iset = _by_kind("fixture/byo-replicas", "InferenceSet")["serve"]
+    assert iset["spec"]["template"]["resource"] == {}
+    assert iset["spec"]["labelSelector"] == {"matchLabels": {names.POOL_LABEL: "gpua100"}}
+    auto = _by_kind("workloads/prod", "InferenceSet")["phi3-support"]
+    assert auto["spec"]["template"]["resource"] == {"instanceType": "Standard_NC24ads_A100_v4"}
+    assert auto["spec"]["labelSelector"] == {"matchLabels": {"apps": "phi3-support"}}

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.cli import INTERNAL_ERROR
+
 HOSTILE = Path(__file__).resolve().parents[1] / "fixtures" / "hostile"
 CASES = sorted(p.parent.relative_to(HOSTILE).as_posix() for p in HOSTILE.glob("*/*/case.yaml")
                if not p.parent.parent.name.startswith("_"))
@@ -111,9 +113,13 @@ def _snapshot(path: Path) -> bytes | None:
 
 
 def _run(case: dict, monkeypatch, capsys) -> tuple[int, str, str]:
-    if case.get("program", "kaito-gitops") == "trainer":
+    program = case.get("program", "kaito-gitops")
+    if program == "trainer":
         from trainer.__main__ import main
+    elif program == "review":
+        from infra.review import main
     else:
+        assert program == "kaito-gitops", f"unknown program {program!r}"
         from infra.cli import main
     try:
         code = main(list(case["argv"]))
@@ -126,12 +132,8 @@ def _run(case: dict, monkeypatch, capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_hostile_case(name: str, tmp_path: Path, monkeypatch, capsys) -> None:
-    folder = HOSTILE / name
-    case = yaml.safe_load((folder / "case.yaml").read_text(encoding="utf-8"))
-    assert not set(case) - KEYS, f"unknown keys {sorted(set(case) - KEYS)}"
-    assert case["exit"] in (0, 1, 2), "exit codes are 0, 1 or 2"
+def _sandbox(folder: Path, case: dict, tmp_path: Path) -> tuple[Path, set[Path]]:
+    """The case's repository in a fresh sandbox, set up; returns the sandbox and the paths made unreadable."""
     sandbox = tmp_path.resolve()
     repo = sandbox / "repo"
     base = case.get("base", "minimal")
@@ -145,23 +147,42 @@ def test_hostile_case(name: str, tmp_path: Path, monkeypatch, capsys) -> None:
     (sandbox / "outside" / "secret.txt").write_text(OUTSIDE_TEXT)
     unreadable: set[Path] = set()
     _setup(sandbox, case.get("setup") or [], unreadable)
-    after = case.get("after") or {}
-    before = {p: _snapshot(_inside(sandbox, p)) for p in after.get("unchanged", [])}
+    return sandbox, unreadable
 
+
+def _enter(monkeypatch, sandbox: Path, unreadable: set[Path], case: dict) -> None:
+    """Make the sandbox's repository the one every command works on, and its root the working directory."""
     import infra.specs
 
+    repo = sandbox / "repo"
     monkeypatch.setattr(infra.specs, "REPO_ROOT", repo)
     monkeypatch.setattr(infra.specs, "WORKLOADS_DIR", repo / "workloads")
     monkeypatch.chdir(repo)
     _refuse_reads(monkeypatch, unreadable)
     _hide(monkeypatch, case.get("hide_modules") or [])
+
+
+def _load(name: str) -> dict:
+    case = yaml.safe_load((HOSTILE / name / "case.yaml").read_text(encoding="utf-8"))
+    assert not set(case) - KEYS, f"unknown keys {sorted(set(case) - KEYS)}"
+    assert case["exit"] in (0, 1, 2), "exit codes are 0, 1 or 2"
+    return case
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_hostile_case(name: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    case = _load(name)
+    sandbox, unreadable = _sandbox(HOSTILE / name, case, tmp_path)
+    after = case.get("after") or {}
+    before = {p: _snapshot(_inside(sandbox, p)) for p in after.get("unchanged", [])}
+    _enter(monkeypatch, sandbox, unreadable, case)
     code, out, err = _run(case, monkeypatch, capsys)
     monkeypatch.undo()
     for path in unreadable:
         path.chmod(0o644)
 
     shown = f"\n--- exit {code}\n--- stdout:\n{out}--- stderr:\n{err}"
-    assert "Traceback" not in out + err, shown
+    assert "Traceback" not in out + err and INTERNAL_ERROR not in err, shown
     assert code == case["exit"], f"{case['about']}: expected exit {case['exit']}" + shown
     for line in (out + err).splitlines():
         assert not CONTROL.search(line), f"control character in output line {line!r}" + shown
@@ -183,3 +204,23 @@ def test_hostile_case(name: str, tmp_path: Path, monkeypatch, capsys) -> None:
         assert not os.path.lexists(_inside(sandbox, path)), f"{path} exists" + shown
     for path in after.get("symlink", []):
         assert _inside(sandbox, path).is_symlink(), f"{path} is no longer a symbolic link" + shown
+
+
+@pytest.mark.parametrize("name", [c for c in CASES if _load(c).get("program", "kaito-gitops") == "kaito-gitops"
+                                  and _load(c).get("base") != "none"])
+def test_validate_and_render_agree_on_every_tree(name: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    """Whatever a case's tree holds, `validate workloads/dev` passes exactly when `render --env dev` does, and
+    fails with the same problems."""
+    case = _load(name)
+    sandbox, unreadable = _sandbox(HOSTILE / name, case, tmp_path)
+    _enter(monkeypatch, sandbox, unreadable, case)
+    render_out = sandbox / "render-check"
+    validated = _run({"argv": ["validate", "workloads/dev"]}, monkeypatch, capsys)
+    rendered = _run({"argv": ["render", "--env", "dev", "--out", str(render_out)]}, monkeypatch, capsys)
+    monkeypatch.undo()
+    for path in unreadable:
+        path.chmod(0o644)
+    assert INTERNAL_ERROR not in validated[2] + rendered[2], f"validate {validated}\nrender {rendered}"
+    assert validated[0] == rendered[0], f"validate {validated}\nrender {rendered}"
+    if validated[0] == 1:
+        assert validated[1] == rendered[1], f"validate {validated}\nrender {rendered}"

@@ -62,7 +62,7 @@ def test_no_secrets_are_baked_in():
 
 def test_installs_the_trainer_extra_from_pyproject():
     text = DOCKERFILE.read_text()
-    assert "['optional-dependencies']['trainer']" in text
+    assert "['optional-dependencies']" in text and "extras['trainer']" in text and "extras['gpu']" in text
     assert "COPY trainer" in text
 
 
@@ -104,3 +104,72 @@ def test_package_without_adapter_is_a_usage_error(tmp_path):
     assert proc.returncode == 2
     assert "missing adapter_config.json, adapter_model.safetensors" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _package(adapter: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "trainer", "package", f"--adapter={adapter}", f"--out={out}", *extra],
+                          capture_output=True, text=True, cwd=REPO)
+
+
+def test_package_runs_again_over_its_own_output(adapter_dir, tmp_path):
+    """A retried pod packages into the context an earlier attempt wrote."""
+    out = tmp_path / "ctx"
+    assert _package(adapter_dir, out).returncode == 0
+    proc = _package(adapter_dir, out)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("case", ["foreign-file", "foreign-in-data", "link-inside", "out-is-link", "out-is-file"])
+def test_package_refuses_to_overwrite_what_it_did_not_write(adapter_dir, tmp_path, case):
+    out, victim = tmp_path / "ctx", tmp_path / "victim"
+    victim.write_text("keep me")
+    if case == "out-is-link":
+        out.symlink_to(victim)
+    elif case == "out-is-file":
+        out.write_text("keep me too")
+    elif case == "foreign-file":  # someone's directory
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+    else:  # package's own output, then tampered with
+        assert _package(adapter_dir, out).returncode == 0
+        if case == "foreign-in-data":
+            (out / "data" / "extra.bin").write_text("mine")
+        else:
+            (out / "layer.tar.gz").unlink()
+            (out / "layer.tar.gz").symlink_to(victim)
+    proc = _package(adapter_dir, out)
+    assert proc.returncode == 2, proc.stderr
+    assert "--out" in proc.stderr and "Traceback" not in proc.stderr
+    assert victim.read_text() == "keep me"
+    if case == "out-is-file":
+        assert out.read_text() == "keep me too"
+    if case == "foreign-file":
+        assert (out / "notes.txt").read_text() == "mine" and not (out / "layer.tar.gz").exists()
+
+
+def test_package_records_lineage_annotations(adapter_dir, tmp_path):
+    config, data = tmp_path / "training_config.yaml", tmp_path / "data"
+    config.write_text("training_config: {}\n")
+    (data / "validation").mkdir(parents=True)
+    (data / "a.jsonl").write_text("{}\n")
+    (data / "validation" / "b.jsonl").write_text("{}\n")
+    (adapter_dir / "metrics.json").write_text(json.dumps({"tuned": {"loss": 0.5}}))
+    out = tmp_path / "ctx"
+    proc = _package(adapter_dir, out, f"--config={config}", f"--data={data}",
+                    "--annotation=sh.kaito.model.name=phi-4", "--annotation=kaito-gitops.dev/data.train={\"urls\":[]}")
+    assert proc.returncode == 0, proc.stderr
+    notes = json.loads((out / "annotations.json").read_text())["$manifest"]
+    assert notes["sh.kaito.model.name"] == "phi-4"
+    assert notes["kaito-gitops.dev/data.train"] == '{"urls":[]}'
+    assert notes["kaito-gitops.dev/config.sha256"] == "sha256:" + hashlib.sha256(config.read_bytes()).hexdigest()
+    assert notes["kaito-gitops.dev/data.files"] == "2"
+    assert json.loads(notes["kaito-gitops.dev/metrics"]) == {"tuned": {"loss": 0.5}}
+    before = notes["kaito-gitops.dev/data.sha256"]
+    (data / "validation" / "b.jsonl").write_text("{\"changed\": 1}\n")
+    assert _package(adapter_dir, out, f"--data={data}").returncode == 0
+    assert json.loads((out / "annotations.json").read_text())["$manifest"]["kaito-gitops.dev/data.sha256"] != before
+
+
+def test_package_annotation_without_a_key_is_a_usage_error(adapter_dir, tmp_path):
+    proc = _package(adapter_dir, tmp_path / "ctx", "--annotation=novalue")
+    assert proc.returncode == 2 and "KEY=VALUE" in proc.stderr
