@@ -86,7 +86,7 @@ def _check_out_dir(out_dir: Path) -> None:
     if not out_dir.exists():
         return
     if not out_dir.is_dir():
-        raise ConfigError([f"--out {out_dir}: exists and is not a folder; give a new directory"], source="package")
+        raise ConfigError([f"--out {out_dir}: exists and is not a directory; give a new directory"], source="package")
     present = {p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*")}
     if present and MARKER not in present:
         raise ConfigError([f"--out {out_dir}: is not empty and was not written by `python -m trainer package`; "
