@@ -411,12 +411,17 @@ def stack_config_lines(env: str, base: str, repo: Path | None = None) -> list[st
 
 
 def _stack_config(raw: bytes) -> dict[str, Any] | None:
-    """A stack file's `config` mapping; None if the file is not YAML, or not shaped like a stack file."""
-    import yaml
+    """A stack file's `config` mapping; None if the file is not YAML, or not shaped like a stack file.
+
+    Read with the spec loader's limits: a pull request can change the stack file, and nested aliases
+    would otherwise expand when the values are compared and printed."""
+    from trainer import safe_yaml
 
     try:
-        data = yaml.safe_load(raw.decode("utf-8")) or {}
-    except (UnicodeDecodeError, yaml.YAMLError):
+        if len(raw) > safe_yaml.MAX_BYTES:
+            return None
+        data = safe_yaml.load(raw.decode("utf-8")) or {}
+    except (UnicodeDecodeError, safe_yaml.Refused):
         return None
     config = data.get("config") or {} if isinstance(data, dict) else None
     return config if isinstance(config, dict) and all(isinstance(k, str) for k in config) else None

@@ -173,6 +173,18 @@ def test_a_change_in_the_stack_config_is_listed_key_by_key(repo: Path, git):
     assert "is new against" in "\n".join(review.stack_config_lines("prod", "HEAD", repo))
 
 
+def test_a_stack_file_of_nested_aliases_is_not_expanded(repo: Path, git):
+    """Nine levels of nine aliases would be 387 million values once compared and printed."""
+    shutil.copy(REPO_ROOT / "Pulumi.dev.yaml", repo / "Pulumi.dev.yaml")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "stack")
+    laughs = ["config:", "  kaito-gitops:a: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    laughs += [f"  kaito-gitops:b{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    (repo / "Pulumi.dev.yaml").write_text("\n".join(laughs) + "\n")
+    lines = "\n".join(review.stack_config_lines("dev", "HEAD", repo))
+    assert "is not a valid stack file" in lines
+
+
 def test_bundled_jobs_beyond_their_pools_gpus_are_warned():
     """dev's gpua100 pool scales to 2 single-GPU nodes: three bundled jobs at once cannot all run."""
     from infra.model import Environment
