@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -200,9 +201,10 @@ def child(args) -> None:
     if args.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     work = Path(args.work)
+    out = work / f"out-{args.child}"
+    shutil.rmtree(out, ignore_errors=True)  # a repeated run must train, not resume the previous one's checkpoint
     runner = run_ours if args.child == "ours" else run_kaito
-    result = runner(work / "model", work / "data" / "train.parquet", work / f"out-{args.child}", args.method,
-                    args.device, args.steps)
+    result = runner(work / "model", work / "data" / "train.parquet", out, args.method, args.device, args.steps)
     import resource
 
     peak = (torch.cuda.max_memory_allocated() if args.device == "cuda"
