@@ -3,7 +3,7 @@ ENV ?= dev
 VENV := .venv
 PYTHON ?= python3
 
-.PHONY: plan test validate render bench clean system-packages tools-shellcheck
+.PHONY: plan test validate render bench clean system-packages
 
 $(VENV)/.installed-base: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -16,34 +16,29 @@ $(VENV)/.installed-dev: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@ $(VENV)/.installed-base
 
-# Debian packages tests run for real (the adapter image round trip): docker-registry and skopeo,
-# installed with apt when missing and running as root (CI); otherwise say how, and those tests skip
-# (outside CI) or fail (CI=true).
+# Debian packages the suite runs for real: docker-registry and skopeo (the adapter image round trip) and
+# shellcheck (tests/lint/, and actionlint's checks of `run:` scripts). Installed with apt when missing: as
+# root (CI here) directly, elsewhere through sudo when it needs no password (a GitHub runner); otherwise
+# say how, and those tests skip (outside CI) or fail (CI=true).
 system-packages:
 	@missing=""; \
 	test -x /usr/bin/docker-registry || missing="docker-registry"; \
 	command -v skopeo >/dev/null 2>&1 || missing="$$missing skopeo"; \
+	command -v shellcheck >/dev/null 2>&1 || missing="$$missing shellcheck"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo=none; fi; \
+	if [ "$$sudo" != none ] && command -v apt-get >/dev/null 2>&1; then \
+		$$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	else \
 		echo "missing Debian packages:$$missing (install: sudo apt-get install$$missing)"; \
 	fi
 
-# Linters the suite runs (tests/lint/). checkov's pinned dependencies conflict with ours, so it gets its own
-# venv inside .venv/. shellcheck comes from Debian (CI runs as root); actionlint also uses it for `run:` scripts.
+# checkov (tests/lint/) has pinned dependencies that conflict with ours, so it gets its own venv inside .venv/.
 CHECKOV_VERSION := 3.3.30
 $(VENV)/tools-checkov/.installed: Makefile
 	test -x $(VENV)/tools-checkov/bin/python || $(PYTHON) -m venv $(VENV)/tools-checkov
 	$(VENV)/tools-checkov/bin/pip install -q 'checkov==$(CHECKOV_VERSION)'
 	touch $@
-
-# As root (CI here) apt-get runs directly; elsewhere (a GitHub runner) through passwordless sudo.
-tools-shellcheck:
-	command -v shellcheck >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq shellcheck; }
-
-LINTERS := $(VENV)/tools-checkov/.installed tools-shellcheck
 
 ## plan: validate every workload, render ENV's manifests and print what `pulumi up` would do (no Azure needed)
 plan: $(VENV)/.installed-base
@@ -51,7 +46,7 @@ plan: $(VENV)/.installed-base
 	$(VENV)/bin/kaito-gitops plan --env $(ENV)
 
 ## test: the whole test suite
-test: system-packages $(VENV)/.installed-dev $(LINTERS)
+test: system-packages $(VENV)/.installed-dev $(VENV)/tools-checkov/.installed
 	$(VENV)/bin/python -m pytest -q
 
 validate: $(VENV)/.installed-base

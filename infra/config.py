@@ -87,7 +87,7 @@ class StackConfig:
 # key -> (description, default); Pulumi.yaml documents the same keys (a test keeps them in step).
 KEYS: dict[str, tuple[str, Any]] = {
     "location": ("Azure region", None),
-    "kubernetesVersion": ("AKS Kubernetes version (minor or patch), e.g. 1.33", None),
+    "kubernetesVersion": ("AKS Kubernetes version (minor or patch) inside AKS's support window, e.g. 1.36", None),
     "registryName": ("ACR name (5-50 letters and digits); adapter images go here", None),
     "registrySku": ("ACR SKU", "Premium"),
     "systemVmSize": ("VM size of the system pool", "Standard_D4ds_v5"),
@@ -171,7 +171,7 @@ def from_values(stack: str, values: dict[str, Any]) -> StackConfig:
     cfg: dict[str, Any] = dict(
         stack=stack,
         location=get("location", str, one_of(REGIONS)),
-        kubernetes_version=get("kubernetesVersion", str, matches(K8S_VERSION, "must look like 1.33 or 1.33.2")),
+        kubernetes_version=get("kubernetesVersion", str, matches(K8S_VERSION, "must look like 1.36 or 1.36.2 (quoted)")),
         registry_name=get("registryName", str, matches(ACR_NAME, "must be 5-50 letters and digits")),
         registry_sku=get("registrySku", str, one_of(ACR_SKUS)),
         system_vm_size=get("systemVmSize", str, one_of(tuple(cpu_sizes))),

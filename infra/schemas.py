@@ -41,7 +41,7 @@ PATTERNS = {
     "^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$":
         ("an image tag", "use letters, digits, '_', '.' and '-', not starting with '.' or '-', e.g. v1"),
     "^[A-Za-z_][A-Za-z0-9_.]*$": ("a module name", "write a module name such as q_proj or model.layers.0.mlp"),
-    "^v?[0-9]+\\.[0-9]+\\.[0-9]+$": ("a version", "write major.minor.patch as the cluster reports it, e.g. 0.12.0"),
+    "^v?[0-9]+\\.[0-9]+\\.[0-9]+$": ("a KAITO version", "write the version the cluster runs as MAJOR.MINOR.PATCH, e.g. 0.12.0"),
 }
 _TYPE_WORDS = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
                "array": "a list", "object": "a mapping", "null": "null"}

@@ -180,8 +180,12 @@ def _read(path: Path, out: _Collector) -> Document:
 
 def _load_defaults(env_dir: Path, out: _Collector) -> dict[str, Any]:
     path = env_dir / DEFAULTS_FILE
-    if path.is_symlink() or (path.exists() and not _regular(path)):
+    if path.is_symlink() or (path.exists() and not _regular(path) and not path.is_dir()):
         return {}  # refused by _unreadable_entries
+    if path.is_dir():
+        out.problems.append(Diagnostic(display_path(path), 1, "$", f"{DEFAULTS_FILE} is a folder, not a file",
+                                       f"replace it with a file with kind: {DEFAULTS_KIND}"))
+        return {}
     if not path.is_file():
         out.problems.append(Diagnostic(display_path(path), 1, "$", "the environment has no defaults file",
                                        f"create {DEFAULTS_FILE} with kind: {DEFAULTS_KIND}"))

@@ -7,8 +7,8 @@ tags the image with this value and builds only when the tag is new, so a merge t
 alone leaves every Job's pod template byte-identical.
 
 The inputs: every file under trainer/ (its code and Dockerfile) and, from pyproject.toml, the Python
-requirement and the `trainer` extra the Dockerfile installs; not the rest of pyproject.toml nor
-README.md, which the image carries but the trainer does not run.
+requirement and the extras the Dockerfile installs (`trainer`, `gpu`); not the rest of pyproject.toml
+nor README.md, which the image carries but the trainer does not run.
 
 Standard library only, run as a script by the workflow:  python3 infra/trainer_image.py [REPO_ROOT]
 """
@@ -22,6 +22,7 @@ import tomllib
 from pathlib import Path
 
 PREFIX = "src-"
+EXTRAS = ("trainer", "gpu")  # what trainer/Dockerfile installs from pyproject.toml
 
 
 def trainer_tag(root: Path) -> str:
@@ -33,8 +34,8 @@ def trainer_tag(root: Path) -> str:
         content = hashlib.sha256(path.read_bytes()).hexdigest()
         digest.update(f"{path.relative_to(root).as_posix()}\0{content}\n".encode())
     project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    installed = {"requires-python": project.get("requires-python"),
-                 "trainer": project.get("optional-dependencies", {}).get("trainer", [])}
+    extras = project.get("optional-dependencies", {})
+    installed = {"requires-python": project.get("requires-python"), **{e: extras.get(e, []) for e in EXTRAS}}
     digest.update(json.dumps(installed, sort_keys=True).encode())
     return PREFIX + digest.hexdigest()[:24]
 

@@ -31,9 +31,13 @@ def image_source(env: Environment, image: str, pull_secrets: list[str] | None = 
 
 
 def resource(env: Environment, w: Workload) -> dict[str, Any]:
-    """KAITO's `resource`, never with `count` (v1beta1 deprecates it; the node estimator overwrites it).
-    auto: KAITO provisions nodes of `instanceType` labelled for this Workspace; byo: KAITO's webhook
-    wants no instanceType and the Workspace runs on the stack's GPU pool, selected by its label."""
+    """KAITO's `resource` without `count`: v1beta1 deprecates it and the node estimator overwrites it. With
+    kaito.nodeProvisioning byo KAITO's webhook wants no instanceType: the Workspace runs on the pool's nodes."""
+    return {**instance_type(env, w), "labelSelector": names.selector(env, w)}
+
+
+def instance_type(env: Environment, w: Workload) -> dict[str, Any]:
     if env.defaults["kaito"]["nodeProvisioning"] == "byo":
-        return {"labelSelector": {"matchLabels": {names.POOL_LABEL: env.defaults["nodePool"]}}}
-    return {"instanceType": w.spec["placement"]["instanceType"], "labelSelector": names.selector(w)}
+        return {}
+    return {"instanceType": w.spec["placement"]["instanceType"]}
+

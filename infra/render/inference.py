@@ -6,7 +6,7 @@ from typing import Any
 
 from infra.model import Environment, Workload
 from infra.render import names
-from infra.render.common import image_source, resource
+from infra.render.common import image_source, instance_type, resource
 
 
 def objects(env: Environment, w: Workload, jobs: dict[str, Workload]) -> list[dict[str, Any]]:
@@ -32,19 +32,17 @@ def inference_set(env: Environment, w: Workload, jobs: dict[str, Workload]) -> d
     """KAITO copies the template's labels and annotations onto each Workspace it creates, with the set's
     labelSelector and the template's instanceType (pkg/utils/inferenceset/inferenceset.go), so the runtime
     choice and the node selection reach every replica."""
-    placement = resource(env, w)
-    selector = placement.pop("labelSelector")
     return {
         "apiVersion": names.WORKSPACE_API,
         "kind": "InferenceSet",
         "metadata": names.meta(env, w, w.name, "inference"),
         "spec": {
             "replicas": w.spec["replicas"],
-            "labelSelector": selector,
+            "labelSelector": names.selector(env, w),
             "template": {
                 "metadata": {"labels": names.labels(env, w.team, w.name, "inference"),
                              "annotations": _annotations(w)},
-                "resource": placement,
+                "resource": instance_type(env, w),
                 "inference": _inference(env, w, jobs),
             },
         },

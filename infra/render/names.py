@@ -68,8 +68,11 @@ def tuning_input_name(w: Workload) -> str:
     return f"{w.name}-data"
 
 
-def selector(w: Workload) -> dict[str, Any]:
-    """The label selector of the nodes KAITO provisions for the workload (immutable once admitted)."""
+def selector(env: Environment, w: Workload) -> dict[str, Any]:
+    """The label selector of the workload's nodes (immutable once admitted): those KAITO provisions for it,
+    or, with kaito.nodeProvisioning byo, the environment's GPU pool."""
+    if env.defaults["kaito"]["nodeProvisioning"] == "byo":
+        return {"matchLabels": {POOL_LABEL: env.defaults["nodePool"]}}
     return {"matchLabels": {"apps": w.name}}
 
 

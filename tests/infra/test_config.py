@@ -27,7 +27,7 @@ def test_every_key_is_documented_in_pulumi_yaml():
 
 @pytest.mark.parametrize("key,value,message", [
     ("location", "moon-1", "kaito-gitops:location: 'moon-1' is not allowed; allowed: australiaeast"),
-    ("kubernetesVersion", "latest", "kaito-gitops:kubernetesVersion: 'latest' must look like 1.33"),
+    ("kubernetesVersion", "latest", "kaito-gitops:kubernetesVersion: 'latest' must look like 1.36"),
     ("registryName", "my-acr", "kaito-gitops:registryName: 'my-acr' must be 5-50 letters and digits"),
     ("systemVmSize", "Standard_NC24ads_A100_v4", "kaito-gitops:systemVmSize: 'Standard_NC24ads_A100_v4' is not allowed"),
     ("protect", "yes", "kaito-gitops:protect: 'yes' must be true or false"),

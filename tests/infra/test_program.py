@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -27,6 +29,8 @@ SPOT_TAINT = "kubernetes.azure.com/scalesetpriority=spot:NoSchedule"  # AKS spot
 # KAITO's controller and webhook tolerate nothing (charts/kaito/workspace/values.yaml `tolerations: []`,
 # kaito-project/kaito 056b8280).
 KAITO_CONTROLLER_TOLERATIONS: list[dict] = []
+KAITO_REPO = Path("/work/.mirror/kaito-project+kaito/repo")  # KAITO's git history, where present
+KAITO_COMMIT = "056b8280b1a8debf644bc6f4399e913a1f9c7e70"
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
@@ -436,3 +440,11 @@ def test_a_retired_tuning_job_deploys_nothing(tmp_path):
     names = {r.inputs["metadata"]["name"] for r in _objects(plan)}
     assert not any(n.startswith("phi3-dolly-qlora") for n in names)
     assert "phi3-dolly" in names and "phi3-dolly-bundled" in names
+
+
+def test_kaito_controller_tolerations_are_the_charts():
+    if not (KAITO_REPO / "HEAD").exists():
+        pytest.skip(f"KAITO's source is not on this machine ({KAITO_REPO})")
+    values = subprocess.run(["git", "-C", str(KAITO_REPO), "show", f"{KAITO_COMMIT}:charts/kaito/workspace/values.yaml"],
+                            capture_output=True, text=True, check=True).stdout
+    assert (yaml.safe_load(values).get("tolerations") or []) == KAITO_CONTROLLER_TOLERATIONS

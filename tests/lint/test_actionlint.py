@@ -17,7 +17,7 @@ WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
 
 def _actionlint(*files: Path, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
     assert ACTIONLINT.is_file(), f"{ACTIONLINT} is missing: `make test` installs it (pyproject.toml, dev extra)"
-    assert shutil.which("shellcheck"), "shellcheck is missing: `make test` installs it (Makefile, tools-shellcheck)"
+    assert shutil.which("shellcheck"), "shellcheck is missing: `make test` installs it (Makefile, system-packages)"
     return subprocess.run([str(ACTIONLINT), "-no-color", *map(str, files)], cwd=cwd, capture_output=True, text=True)
 
 

@@ -39,7 +39,7 @@ exit 0
 
 def test_the_script_is_valid_bash_and_shellcheck_clean():
     assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
-    assert shutil.which("shellcheck"), "shellcheck is missing: `make test` installs it (Makefile, tools-shellcheck)"
+    assert shutil.which("shellcheck"), "shellcheck is missing: `make test` installs it (Makefile, system-packages)"
     result = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 

@@ -3,6 +3,7 @@ trainer runs (infra/trainer_image.py), and the deploy workflow builds only a new
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def test_tag_ignores_what_the_trainer_does_not_run(checkout):
     assert trainer_tag(checkout) == before
 
 
-@pytest.mark.parametrize("change", ["code", "dockerfile", "dependency"])
+@pytest.mark.parametrize("change", ["code", "dockerfile", "dependency", "gpu-dependency"])
 def test_tag_follows_what_the_trainer_runs(checkout, change):
     before = trainer_tag(checkout)
     if change == "code":
@@ -46,10 +47,18 @@ def test_tag_follows_what_the_trainer_runs(checkout, change):
         path = checkout / "trainer" / "Dockerfile"
         path.write_text(path.read_text() + "\n# changed\n")
     else:
+        extra = "trainer" if change == "dependency" else "gpu"
         path = checkout / "pyproject.toml"
-        path.write_text(path.read_text().replace('trainer = [\n', 'trainer = [\n    "new-runtime-dependency",\n'))
+        path.write_text(path.read_text().replace(f'{extra} = [\n', f'{extra} = [\n    "new-runtime-dependency",\n'))
         assert "new-runtime-dependency" in path.read_text()
     assert trainer_tag(checkout) != before
+
+
+def test_tag_covers_every_extra_the_dockerfile_installs():
+    from infra.trainer_image import EXTRAS
+
+    installed = set(re.findall(r"extras\['([a-z-]+)'\]", (REPO / "trainer" / "Dockerfile").read_text()))
+    assert installed and installed == set(EXTRAS)
 
 
 def test_script_prints_the_tag_with_the_standard_library_only(checkout):

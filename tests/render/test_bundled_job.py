@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,6 +16,7 @@ from infra.render import bundled, names, render_environment, to_yaml
 from infra.specs import load_environment
 
 JOB = "phi3-dolly-bundled"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -119,12 +121,34 @@ def test_an_unchanged_job_stays_byte_identical_when_others_change(dev):
     assert to_yaml(_job(dataclasses.replace(dev, workloads=others))) == before
 
 
-def test_no_container_mounts_two_volumes_at_one_path(dev):
+SHAPES = [
+    {"data": {"train": {"volume": {"claimName": "d"}}, "validation": {"urls": ["https://h/v.jsonl"]}},
+     "output": {"volume": {"claimName": "out"}}},
+    {"data": {"train": {"image": "r.example.com/d:1", "pullSecrets": ["r-read"]},
+              "validation": {"image": "r.example.com/v:1"}},
+     "continueFrom": {"image": "kaitogitopsdev.azurecr.io/adapters/old:v1"}},
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=["volumes", "images"])
+def test_every_job_shape_is_strictly_valid_with_one_volume_per_mount_path(dev, shape):
+    import kubernetes_validate
+
     w = dev.by_name(JOB)
-    shapes = [{"train": {"volume": {"claimName": "d"}}, "validation": {"urls": ["https://h/v.jsonl"]}},
-              {"train": {"image": "r.example.com/d:1"}, "validation": {"image": "r.example.com/v:1"}}]
-    for data in shapes:
-        job = bundled.job(dev, dataclasses.replace(w, spec={**w.spec, "data": data}), {})
-        for container in _containers(job):
-            paths = [m["mountPath"] for m in container["volumeMounts"]]
-            assert len(paths) == len(set(paths)), (container["name"], paths)
+    job = bundled.job(dev, dataclasses.replace(w, spec={**w.spec, **shape}), {})
+    for container in _containers(job):
+        paths = [m["mountPath"] for m in container["volumeMounts"]]
+        assert len(paths) == len(set(paths)), (container["name"], paths)
+    version = str(yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())["config"]["kaito-gitops:kubernetesVersion"])
+    kubernetes_validate.validate(job, version, strict=True)
+
+
+def test_pulumi_program_sends_the_job_with_its_skip_await_annotation():
+    """Under Pulumi's mocks: the Job resource's inputs are the rendered Job, annotation included (the provider
+    reads skipAwait from a resource's inputs)."""
+    from infra.plan import build_plan
+
+    plan = build_plan("dev")
+    job = next(r for r in plan.by_type("kubernetes:batch/v1:Job") if r.inputs["metadata"]["name"] == JOB)
+    assert job.inputs == _job(plan.environment), job.urn
+    assert job.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"

@@ -62,6 +62,10 @@ def _setup(sandbox: Path, steps: list[dict], unreadable: set[Path]) -> None:
         elif "remove" in step:
             path = _inside(sandbox, step["remove"])
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        elif "fifo" in step:
+            path = _inside(sandbox, step["fifo"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.mkfifo(path)
         elif "unreadable" in step:
             path = _inside(sandbox, step["unreadable"])
             path.chmod(0)
@@ -206,8 +210,12 @@ def test_hostile_case(name: str, tmp_path: Path, monkeypatch, capsys) -> None:
         assert _inside(sandbox, path).is_symlink(), f"{path} is no longer a symbolic link" + shown
 
 
-@pytest.mark.parametrize("name", [c for c in CASES if _load(c).get("program", "kaito-gitops") == "kaito-gitops"
-                                  and _load(c).get("base") != "none"])
+def _cli_case(name: str) -> bool:
+    case = _load(name)
+    return case.get("program", "kaito-gitops") == "kaito-gitops" and case.get("base") != "none"
+
+
+@pytest.mark.parametrize("name", [c for c in CASES if _cli_case(c)])
 def test_validate_and_render_agree_on_every_tree(name: str, tmp_path: Path, monkeypatch, capsys) -> None:
     """Whatever a case's tree holds, `validate workloads/dev` passes exactly when `render --env dev` does, and
     fails with the same problems."""

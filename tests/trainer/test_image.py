@@ -60,10 +60,22 @@ def test_no_secrets_are_baked_in():
         assert not re.search(r"(hf_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16})", args)
 
 
-def test_installs_the_trainer_extra_from_pyproject():
+def test_installs_the_trainer_and_gpu_extras_from_pyproject_but_not_torch(tmp_path):
+    """Runs the Dockerfile's own requirement-list command against pyproject.toml."""
+    import re
+    import shutil
+    import tomllib
+
     text = DOCKERFILE.read_text()
-    assert "['optional-dependencies']" in text and "extras['trainer']" in text and "extras['gpu']" in text
-    assert "COPY trainer" in text
+    command = re.search(r'RUN python -c "(.+?)" \\', text).group(1)
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    requirements = tmp_path / "req.txt"
+    subprocess.run([sys.executable, "-c", command.replace("/tmp/req.txt", str(requirements))], cwd=tmp_path, check=True)
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    wanted = [d for d in extras["trainer"] + extras["gpu"] if not d.startswith("torch")]
+    assert requirements.read_text().splitlines() == wanted
+    assert any(d.startswith("liger-kernel") for d in wanted)
+    assert "flash-attn==" in text and "COPY trainer" in text
 
 
 @pytest.fixture

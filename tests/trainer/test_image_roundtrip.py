@@ -285,3 +285,42 @@ def test_rendered_continue_from_puller_fetches_the_adapter(registry, skopeo_env,
     assert proc.returncode == 0, proc.stderr
     assert (continue_dir / "data" / "adapter_model.safetensors").read_bytes() == b"weights"
     assert json.loads((continue_dir / "data" / "adapter_config.json").read_text())["r"] == 2
+
+
+def test_rendered_weights_pull_lands_where_the_trainer_loads_the_model(registry, tmp_path, monkeypatch):
+    """A preset's weights as an OCI artifact (one file per layer, as KAITO ships them since 0.2.0), pulled with
+    the rendered `oras pull` arguments and the read secret: transformers loads the model from the trainer's path."""
+    import oras.provider
+    from transformers import AutoModelForCausalLM
+
+    from trainer.config import DEFAULT_WEIGHTS_PATH
+
+    saved = tmp_path / "saved"
+    _tiny_model().save_pretrained(saved)
+    secret = _docker_config(tmp_path / "read.json", registry)
+    monkeypatch.setattr(bundled, "PRESET_REGISTRY", f"{registry}/aks/kaito")
+    w = _workload("weights", {})
+    puller = _container(bundled.job(_env(registry, w), w, {}), "model-weights")
+    ref = puller["args"][puller["args"].index("--") + 1]
+    files = sorted(p.name for p in saved.iterdir())
+    _oras_push(["--registry-config", str(secret), ref, *files], saved, registry)
+
+    cli = argparse.ArgumentParser(prog="oras pull", exit_on_error=False)
+    cli.add_argument("--registry-config")
+    cli.add_argument("--output")
+    cli.add_argument("ref")
+    weights = tmp_path / "weights"
+    auth_dir = tmp_path / "pull-secrets"
+    auth_dir.mkdir()
+    shutil.copy(secret, auth_dir / "acr-adapter-pull.json")
+    parsed = cli.parse_args([_localize(a, {bundled.PULL_AUTH_DIR: auth_dir, DEFAULT_WEIGHTS_PATH: weights})
+                             for a in puller["args"]])
+    assert parsed.ref == ref and parsed.output == str(weights)
+    client = oras.provider.Registry(hostname=registry, insecure=True, auth_backend="basic")
+    with pytest.raises(ValueError, match="Unauthorized"):  # the artifact is private: no secret, no weights
+        client.pull(target=parsed.ref, config_path=str(_docker_config(tmp_path / "none.json", registry, "x", "y")),
+                    outdir=str(tmp_path / "refused"))
+    client = oras.provider.Registry(hostname=registry, insecure=True, auth_backend="basic")
+    client.pull(target=parsed.ref, config_path=parsed.registry_config, outdir=parsed.output)
+    assert sorted(p.name for p in weights.iterdir()) == files
+    AutoModelForCausalLM.from_pretrained(str(weights), local_files_only=True)
