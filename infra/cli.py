@@ -23,6 +23,7 @@ COMMANDS = {
     "plan": "plan",
     "new": "new",
     "dataset": "dataset",
+    "retire": "retire",
 }
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2

@@ -20,7 +20,9 @@ PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 # Tools a GitHub-hosted ubuntu runner has; anything else must be a repo file, a make target or our CLI.
 RUNNER_TOOLS = {"az", "docker", "git", "echo", "printf", "mkdir", "test", "cat", "sed", "tee", "set", "exit", "{", "}",
                 "python",  # actions/setup-python
-                "pulumi"}  # pulumi/actions without `command` installs the CLI only
+                "pulumi",  # pulumi/actions without `command` installs the CLI only
+                "kubelogin",  # azure/use-kubelogin
+                "kubectl", "gh", "grep"}  # preinstalled on GitHub's ubuntu runner images
 # What a job may be granted; `write` only where named.
 WRITE_ALLOWED = {"id-token", "pull-requests"}
 

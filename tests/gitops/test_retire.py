@@ -1,0 +1,261 @@
+"""`kaito-gitops retire`: which KAITO tuning Workspaces have ended, and the edit that retires their specs.
+
+Each case under tests/fixtures/retire/<case>/ holds `objects.json` (what `kubectl get workspaces.kaito.sh,
+jobs.batch -A -o json` returns: the Workspace as rendered from tests/fixtures/retire/_workloads plus the
+metadata and status KAITO v0.12 writes, see docs/rendering.md "Retiring a finished tuning job"),
+`expected.txt` (exit code, then the output) and, where a spec is edited, `expected/<path>` (the whole file
+after the edit). Every file not listed under expected/ must stay byte for byte what it was. A change to the
+renderer that renames the training ConfigMap makes the Workspaces of these cases stale; re-render them
+(`kaito-gitops render`) into objects.json and re-check the expected output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.cli import main
+from infra.specs import REPO_ROOT
+
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "retire"
+WORKLOADS = FIXTURES / "_workloads"
+CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir() and not p.name.startswith("_"))
+SPEC = Path("workloads/dev/ml-platform/support-bot.yaml")
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def checkout(tmp_path: Path, monkeypatch) -> Path:
+    """A copy of the fixture workloads in a scratch directory that is also the working directory."""
+    shutil.copytree(WORKLOADS, tmp_path / "workloads")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _retire(capsys, *args: str) -> tuple[int, str]:
+    code = main(["retire", "--env", "dev", "--workloads", "workloads", *args])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_retire_case(case: str, checkout: Path, capsys):
+    shutil.copy(FIXTURES / case / "objects.json", checkout / "objects.json")
+    code, output = _retire(capsys, "--write", "objects.json")
+    assert f"exit {code}\n{output}" == (FIXTURES / case / "expected.txt").read_text(encoding="utf-8")
+    expected = {**_files(WORKLOADS), **{path: data for path, data in _files(FIXTURES / case / "expected").items()}} \
+        if (FIXTURES / case / "expected").is_dir() else _files(WORKLOADS)
+    after = _files(checkout / "workloads")
+    assert after.keys() == expected.keys(), "files were added or removed"
+    for path, data in expected.items():
+        assert after[path] == data, f"{path} differs from the expected edit"
+
+
+def test_the_cases_cover_every_state_the_tool_reports():
+    states = set()
+    for case in CASES:
+        states |= {line.split(": ")[2] for line in (FIXTURES / case / "expected.txt").read_text().splitlines()[1:]
+                   if line.startswith("dev: ")}
+    assert states == {"succeeded", "failed", "failing", "running", "pending", "stale", "already-retired", "not-ours", "no-spec"}
+
+
+def test_without_write_nothing_changes_and_the_output_says_what_would(checkout: Path, capsys):
+    code, output = _retire(capsys, str(FIXTURES / "succeeded" / "objects.json"))
+    assert code == 0 and "to retire (--write edits) workloads/dev/ml-platform/support-bot.yaml" in output
+    assert _files(checkout / "workloads") == _files(WORKLOADS)
+
+
+def test_json_output_for_the_workflow(checkout: Path, capsys):
+    code, output = _retire(capsys, "--write", "--format", "json", str(FIXTURES / "failed" / "objects.json"))
+    report = json.loads(output)
+    assert code == 0 and report["written"] == [str(SPEC)]
+    [found] = report["workspaces"]
+    assert (found["namespace"], found["name"], found["state"], found["action"], found["reason"]) == \
+        ("ml-platform", "support-bot", "failed", "retire", "workspaceFailed")
+
+
+def test_running_it_again_changes_nothing_more(checkout: Path, capsys):
+    objects = str(FIXTURES / "succeeded" / "objects.json")
+    assert _retire(capsys, "--write", objects)[0] == 0
+    once = _files(checkout / "workloads")
+    code, output = _retire(capsys, "--write", objects)
+    assert code == 0 and "already-retired" in output and _files(checkout / "workloads") == once
+
+
+def test_objects_from_several_files_and_stdin(checkout: Path, capsys, monkeypatch):
+    items = json.loads((FIXTURES / "succeeded" / "objects.json").read_text())["items"]
+    (checkout / "workspaces.json").write_text(json.dumps({"kind": "List", "items": items[:1]}))
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(json.dumps(items[1])))  # one object, not a List
+    code, output = _retire(capsys, "workspaces.json", "-")
+    assert code == 0 and "support-bot: succeeded" in output
+
+
+def test_a_retired_false_line_becomes_retired_true(checkout: Path, capsys):
+    spec = checkout / SPEC
+    spec.write_text(spec.read_text().replace("spec:   # what KAITO runs\n", "spec:   # what KAITO runs\n  retired: false  # not yet\n"))
+    code, _ = _retire(capsys, "--write", str(FIXTURES / "succeeded" / "objects.json"))
+    text = spec.read_text()
+    assert code == 0 and "retired: false" not in text and text.count("retired: true") == 1
+
+
+def test_a_spec_it_cannot_edit_safely_is_refused_and_nothing_is_written(checkout: Path, capsys):
+    """Two jobs to retire, one in flow style: neither file is written."""
+    spec = checkout / SPEC
+    second = checkout / "workloads/dev/ml-platform/support-bot-flow.yaml"
+    second.write_text(spec.read_text().replace("name: support-bot ", "name: support-bot-flow ")
+                      .split("spec:")[0] + "spec: {engine: kaito, baseModel: phi-3-mini-128k-instruct, method: qlora, "
+                      "data: {train: {urls: [https://example.com/support/train.parquet]}}, "
+                      "output: {image: {repository: adapters/support-bot-flow, tag: v1}}}\n")
+    before = _files(checkout / "workloads")
+    from infra.render import render_environment
+    from infra.specs import load_environment
+
+    rendered = {o["metadata"]["name"]: o for o in render_environment(load_environment("dev", root=Path("workloads")))
+                if o["kind"] == "Workspace"}
+    items = json.loads((FIXTURES / "succeeded" / "objects.json").read_text())["items"]
+    flow = json.loads(json.dumps(items).replace('"support-bot"', '"support-bot-flow"')
+                      .replace("uid-support-bot", "uid-support-bot-flow"))
+    flow[0]["tuning"] = rendered["support-bot-flow"]["tuning"]
+    flow[0]["metadata"]["labels"]["app.kubernetes.io/name"] = "support-bot-flow"
+    (checkout / "objects.json").write_text(json.dumps({"kind": "List", "items": items + flow}))
+    code, output = _retire(capsys, "--write", "objects.json")
+    assert code == 1
+    assert output.endswith("kaito-gitops retire: workloads/dev/ml-platform/support-bot-flow.yaml:1: $.spec: no "
+                           "block-style `spec:` line to add `retired: true` under (hint: write `spec:` on a line of "
+                           "its own, its keys indented below it)\n")
+    assert _files(checkout / "workloads") == before
+
+
+def test_a_failed_write_leaves_every_file_as_it_was(checkout: Path, capsys, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("tempfile.mkstemp", full)
+    code, output = _retire(capsys, "--write", str(FIXTURES / "succeeded" / "objects.json"))
+    assert code == 1 and "nothing was changed" in output and "No space left on device" in output
+    assert _files(checkout / "workloads") == _files(WORKLOADS)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "objects.json:1: $: not JSON (Expecting value)"),
+    ('{"items": {"kind": "Workspace"}}', "objects.json:1: $.items: not a list of Kubernetes objects"),
+    ('{"items": [{"kind": "Workspace"}]}', "objects.json:1: $.items[0]: an object without kind or metadata"),
+    ("[" * 100000, "objects.json:1: $: not JSON"),
+])
+def test_bad_input_is_one_clear_line_and_exit_1(checkout: Path, capsys, content: str, message: str):
+    (checkout / "objects.json").write_text(content)
+    code, output = _retire(capsys, "--write", "objects.json")
+    assert code == 1 and output.startswith(f"kaito-gitops retire: {message}") and "Traceback" not in output
+    assert len(output.splitlines()) == 1
+
+
+def test_usage_errors_exit_2(checkout: Path, capsys):
+    with pytest.raises(SystemExit) as usage:  # no FILE
+        _retire(capsys)
+    assert usage.value.code == 2
+    code = main(["retire", "--env", "nope", "--workloads", "workloads", "objects.json"])
+    assert code == 2 and "unknown environment 'nope'" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_same_command(checkout: Path):
+    result = subprocess.run([sys.executable, "-m", "infra.retire", "--env", "dev",
+                             "--workloads", "workloads", str(FIXTURES / "running" / "objects.json")],
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 0 and result.stdout.startswith("dev: ml-platform/support-bot: running"), result.stderr
+
+
+PR_SCRIPT = REPO_ROOT / "scripts" / "retire-pull-request.sh"
+FAKE_GH = """#!/usr/bin/env bash
+printf '%s\\n' "$*" >> "$GH_LOG"
+if [ "$1 $2" = "pr list" ]; then cat "$GH_OPEN"; fi
+if [ "$1 $2" = "pr create" ] || [ "$1 $2" = "pr edit" ]; then
+  while [ $# -gt 0 ]; do if [ "$1" = --body-file ]; then cp "$2" "$GH_BODY"; fi; shift; done
+fi
+"""
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A clone of a scratch repository (its origin a local bare one) and `gh` replaced by a recorder."""
+    def git(*args: str, cwd: Path) -> str:
+        return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+    origin, work = tmp_path / "origin.git", tmp_path / "work"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(origin), cwd=tmp_path)
+    git("clone", "--quiet", str(origin), str(work), cwd=tmp_path)
+    shutil.copytree(WORKLOADS, work / "workloads")
+    git("add", "workloads", cwd=work)
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "specs", cwd=work)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=work)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(FAKE_GH)
+    (bin_dir / "gh").chmod(0o755)
+    (tmp_path / "open").write_text("")
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "GH_LOG": str(tmp_path / "gh.log"),
+           "GH_OPEN": str(tmp_path / "open"), "GH_BODY": str(tmp_path / "body.md")}
+    (tmp_path / "gh.log").write_text("")
+    return work, env
+
+
+def _pull_request_script(work: Path, env: dict[str, str], report: str) -> subprocess.CompletedProcess:
+    (work.parent / "report.txt").write_text(report)
+    return subprocess.run(["bash", str(PR_SCRIPT), "dev", str(work.parent / "report.txt")], cwd=work, env=env,
+                          capture_output=True, text=True)
+
+
+def _remote_branch(work: Path) -> str:
+    return subprocess.run(["git", "ls-remote", "origin", "retire/dev"], cwd=work, capture_output=True,
+                          text=True).stdout
+
+
+def test_the_pull_request_script_is_shellcheck_clean():
+    assert shutil.which("shellcheck"), "shellcheck is missing: `make test` installs it (Makefile, system-packages)"
+    result = subprocess.run(["shellcheck", str(PR_SCRIPT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_an_edit_becomes_one_pull_request_and_a_rerun_pushes_nothing(clone, capsys):
+    work, env = clone
+    objects = str(FIXTURES / "succeeded" / "objects.json")
+    assert main(["retire", "--env", "dev", "--workloads", str(work / "workloads"), "--write", objects]) == 0
+    report = capsys.readouterr().out
+    result = _pull_request_script(work, env, report)
+    assert result.returncode == 0, result.stderr
+    log = Path(env["GH_LOG"]).read_text()
+    assert "pr create --base main --head retire/dev" in log
+    assert "support-bot: succeeded" in Path(env["GH_BODY"]).read_text()
+    pushed = _remote_branch(work)
+    assert pushed
+    shown = subprocess.run(["git", "show", "--stat", "--format=%s", pushed.split()[0]], cwd=work,
+                           capture_output=True, text=True).stdout
+    assert "Retire the finished tuning jobs in dev" in shown and "support-bot.yaml" in shown
+
+    # The next run: main unchanged, the same edit, the pull request open: nothing is pushed or edited.
+    subprocess.run(["git", "switch", "--quiet", "main"], cwd=work, check=True)
+    subprocess.run(["git", "branch", "--quiet", "-D", "retire/dev"], cwd=work, check=True)
+    assert main(["retire", "--env", "dev", "--workloads", str(work / "workloads"), "--write", objects]) == 0
+    Path(env["GH_OPEN"]).write_text("7\n")
+    Path(env["GH_LOG"]).write_text("")
+    result = _pull_request_script(work, env, capsys.readouterr().out)
+    assert result.returncode == 0, result.stderr
+    assert _remote_branch(work) == pushed
+    assert Path(env["GH_LOG"]).read_text() == "pr list --head retire/dev --state open --json number --jq .[0].number // empty\n"
+
+
+def test_nothing_left_to_retire_closes_the_open_pull_request(clone):
+    work, env = clone
+    Path(env["GH_OPEN"]).write_text("7\n")
+    result = _pull_request_script(work, env, "dev: ml-platform/support-bot: running: the tuning job has not ended\n")
+    assert result.returncode == 0, result.stderr
+    assert "pr close 7 --delete-branch" in Path(env["GH_LOG"]).read_text()
+    assert not _remote_branch(work)
