@@ -240,7 +240,8 @@ def _after_job(w: Workload, price: pricing.Price | None) -> str:
     """What keeps billing once training is done: KAITO keeps a tuning Workspace's node until it is deleted."""
     if w.spec["engine"] == "bundled":
         return "pool scales to zero"
-    return f"node stays up, {_money(price.regular if price else None)}/h, until `retired: true`"
+    return (f"node stays up, {_money(price.regular if price else None)}/h, until `retired: true` "
+            "(the retire workflow's pull request)")
 
 
 MAIN_ACTIONS = ("added", "changed", "removed")  # counted in the summary even when zero
@@ -357,10 +358,11 @@ def gpu_node_lines(plan) -> list[str]:
 
 
 def retirement_warnings(env: Environment) -> list[str]:
-    """KAITO tuning Workspaces keep their GPU node until deleted: remind to retire the finished ones."""
-    return [f"`{w.name}` (engine kaito) keeps a {w.spec['placement']['instanceType']} node after its job ends; "
-            "once `kubectl get workspace` shows it succeeded, set `retired: true` in its spec so the next deploy "
-            "deletes it" for w in env.workloads
+    """KAITO tuning Workspaces keep their GPU node until deleted: say who retires the finished ones."""
+    return [f"`{w.name}` (engine kaito) keeps a {w.spec['placement']['instanceType']} node after its job ends, "
+            "until its spec is retired: the retire workflow opens that pull request within 15 minutes of KAITO "
+            "reporting the end (it needs the retire GitHub App and identity, docs/gitops.md); merge it promptly"
+            for w in env.workloads
             if w.kind == TUNING_KIND and w.spec["engine"] == "kaito" and not w.retired
             and env.defaults["kaito"]["nodeProvisioning"] == "auto"]
 

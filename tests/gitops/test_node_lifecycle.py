@@ -78,7 +78,7 @@ def test_a_tuning_job_says_what_bills_after_it_ends(repo: Path):
     kaito = next(line for line in text.splitlines() if line.startswith("| `phi3-dolly-qlora` |"))
     bundled = next(line for line in text.splitlines() if line.startswith("| `phi3-dolly-bundled` |"))
     assert kaito.endswith(f"| node stays up, ${_regular('Standard_NC24ads_A100_v4', 'eastus'):,.2f}/h, "
-                          "until `retired: true` |")
+                          "until `retired: true` (the retire workflow's pull request) |")
     assert bundled.endswith("| pool scales to zero |")
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from infra.cli import main
+from infra.render.names import KAITO_COMMIT
 from infra.specs import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "retire"
@@ -259,3 +260,43 @@ def test_nothing_left_to_retire_closes_the_open_pull_request(clone):
     assert result.returncode == 0, result.stderr
     assert "pr close 7 --delete-branch" in Path(env["GH_LOG"]).read_text()
     assert not _remote_branch(work)
+
+
+KAITO_GIT = Path("/work/.mirror/kaito-project+kaito/repo")  # kaito-project/kaito's history, where present
+
+
+def _kaito(*args: str, check: bool = True) -> str:
+    if not (KAITO_GIT / "HEAD").exists():
+        pytest.skip(f"KAITO's source is not on this machine ({KAITO_GIT})")
+    return subprocess.run(["git", "-C", str(KAITO_GIT), *args], check=check, capture_output=True, text=True).stdout
+
+
+@pytest.mark.parametrize("path, needles", [
+    # The condition the tool reads, its reasons, and the generation it is written for.
+    ("api/v1beta1/condition_types.go", ['WorkspaceConditionTypeSucceeded ConditionType = ConditionType("WorkspaceSucceeded")',
+                                        'WorkspaceConditionTypeTuningJobStatus ConditionType = ConditionType("JobStarted")']),
+    ("pkg/workspace/controllers/workspace_controller.go", [
+        'metav1.ConditionFalse, "workspaceFailed", "tuning job failed")',
+        'metav1.ConditionTrue, "workspaceSucceeded", "workspace succeeds")',
+        "ObservedGeneration: generation,",
+        "snapshot.failed = job.Status.Failed > 0",  # one failed pod, while the Job may still retry
+        "if err := c.Get(ctx, types.NamespacedName{Name: wObj.Name, Namespace: wObj.Namespace}, job)"]),
+    # KAITO's tuning Job: label, revision annotation, no TTL or backoffLimit set.
+    ("pkg/workspace/manifests/manifests.go", [
+        "func GenerateTuningJobManifest(revisionNum string)",
+        "kaitov1beta1.LabelWorkspaceName: ctx.Workspace.Name,",
+        "kaitov1beta1.WorkspaceRevisionAnnotation: revisionNum,"]),
+    ("api/v1beta1/labels.go", ['LabelWorkspaceName = KAITOPrefix + "workspace"',
+                               'WorkspaceRevisionAnnotation = "workspace.kaito.io/revision"']),
+])
+def test_the_rules_match_kaitos_source(path: str, needles: list[str]):
+    source = _kaito("show", f"{KAITO_COMMIT}:{path}")
+    for needle in needles:
+        assert needle in source, f"{path} no longer says {needle!r}: re-check infra/retire.py and docs/rendering.md"
+
+
+def test_kaitos_tuning_job_sets_no_ttl_and_no_backoff_limit():
+    """Its Job stays after it ends (the tool reads it) and retries with Kubernetes' default backoffLimit."""
+    found = _kaito("grep", "-l", "-e", "TTLSecondsAfterFinished", "-e", "BackoffLimit", KAITO_COMMIT, "--",
+                   "pkg/workspace/", check=False)
+    assert [line for line in found.splitlines() if not line.endswith("_test.go")] == []
