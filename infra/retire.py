@@ -1,7 +1,8 @@
 """Retire finished KAITO tuning jobs: find them in the cluster, add `retired: true` to their specs.
 
-KAITO keeps a tuning Workspace's GPU node until the Workspace is deleted (workspace_gc_finalizer.go), and
-the next `pulumi up` recreates any Workspace whose spec is not retired, so the spec is what must change.
+KAITO keeps a tuning Workspace's GPU node until the Workspace is deleted (workspace_gc_finalizer.go), and a
+Workspace deleted while its spec still renders it comes back with the next refresh or replacement, so the
+spec is what must change.
 `python -m infra.retire --env dev workspaces.json` reads `kubectl get workspaces.kaito.sh,jobs.batch -A
 -o json` (files or `-`; Lists or single objects), finds this repo's tuning Workspaces whose current spec's
 run has ended, and with `--write` edits each spec file in place. The rules and their KAITO sources are in
@@ -22,8 +23,6 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from infra.diagnostics import SpecError, escape
 from infra.model import TUNING_KIND, Environment, Workload
@@ -65,13 +64,13 @@ def load_objects(sources: list[str]) -> list[dict[str, Any]]:
         try:
             text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise InputError(f"{escape(shown)}:1: $: cannot read it ({escape(getattr(error, 'strerror', None) or error)}) "
+            raise InputError(f"{escape(shown)}:1: $: cannot read it ({escape(str(getattr(error, 'strerror', None) or error))}) "
                              "(hint: pass the output of `kubectl get workspaces.kaito.sh,jobs.batch -A -o json`)")
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as error:
             line = getattr(error, "lineno", 1)
-            raise InputError(f"{escape(shown)}:{line}: $: not JSON ({escape(getattr(error, 'msg', error))}) "
+            raise InputError(f"{escape(shown)}:{line}: $: not JSON ({escape(str(getattr(error, 'msg', error)))}) "
                              "(hint: use `kubectl get ... -o json`, not yaml or wide)")
         items = data.get("items") if isinstance(data, dict) and "items" in data else [data]
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
@@ -122,8 +121,7 @@ def _tuning_job(workspace: dict[str, Any], jobs: list[dict[str, Any]]) -> dict[s
 
 def _job_finished(job: dict[str, Any]) -> bool:
     """Kubernetes' own verdict: the Job's Complete or Failed condition is True (no more retries)."""
-    return any(_condition(job, kind) and _condition(job, kind).get("status") == "True"  # type: ignore[union-attr]
-               for kind in ("Complete", "Failed"))
+    return any((_condition(job, kind) or {}).get("status") == "True" for kind in ("Complete", "Failed"))
 
 
 def classify(env: Environment, workspace: dict[str, Any], jobs: list[dict[str, Any]]) -> Finding:
@@ -149,7 +147,8 @@ def classify(env: Environment, workspace: dict[str, Any], jobs: list[dict[str, A
         found.state, found.detail = "stale", f"the cluster runs another version of the spec ({differs} differs)"
         return found
     condition = _condition(workspace, SUCCEEDED_CONDITION)
-    if condition is None or condition.get("observedGeneration") != meta.get("generation"):
+    generation = meta.get("generation")
+    if condition is None or not isinstance(generation, int) or condition.get("observedGeneration") != generation:
         found.state, found.detail = "pending", "KAITO has not reported on this generation of the Workspace yet"
         return found
     ended = condition.get("status") == "True" or condition.get("reason") == FAILED_REASON
@@ -265,7 +264,7 @@ def write(env: Environment, root: Path, findings: list[Finding]) -> list[str]:
         try:
             edits.append((w, edited_text(w.path.read_text(encoding="utf-8"), finding, shown)))
         except (OSError, UnicodeDecodeError) as error:
-            raise InputError(f"{escape(shown)}:1: $: cannot read it ({escape(error)}) (hint: make it a readable file)")
+            raise InputError(f"{escape(shown)}:1: $: cannot read it ({escape(str(error))}) (hint: make it a readable file)")
         if not os.access(w.path, os.W_OK) or not os.access(w.path.parent, os.W_OK):
             raise InputError(f"{escape(shown)}:1: $: cannot write it (hint: run where the checkout is writable)")
     if not edits:
@@ -282,14 +281,14 @@ def write(env: Environment, root: Path, findings: list[Finding]) -> list[str]:
     except OSError as error:
         for temp, _ in staged:
             temp.unlink(missing_ok=True)
-        raise InputError(f"cannot write the edited specs ({escape(error)}); nothing was changed "
+        raise InputError(f"cannot write the edited specs ({escape(str(error))}); nothing was changed "
                          "(hint: check the disk and the checkout's permissions)")
     for temp, target in staged:
         os.replace(temp, target)
     return [display_path(target) for _, target in staged]
 
 
-def report(env: str, findings: list[Finding], written: list[str], write_requested: bool) -> str:
+def report(env: str, findings: list[Finding], write_requested: bool) -> str:
     if not findings:
         return f"{env}: no tuning Workspaces in the input\n"
     out = []
@@ -325,7 +324,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"environment": env.name, "written": written,
                           "workspaces": [asdict(f) for f in findings]}, indent=2, sort_keys=True))
     else:
-        sys.stdout.write(report(env.name, findings, written, args.write))
+        sys.stdout.write(report(env.name, findings, args.write))
     return 0
 
 

@@ -38,10 +38,11 @@ git push --quiet --force origin "$branch"
 body=$(mktemp)
 trap 'rm -f "$body"' EXIT
 {
-  printf 'KAITO reports these tuning runs in %s as ended; their GPU nodes bill until this merges.\n\n~~~\n' \
+  printf 'KAITO reports these tuning runs in %s as ended; their GPU nodes bill until this merges.\n\n' \
     "$environment"
-  grep -E ': (succeeded|failed): ' "$report" || true
-  printf '~~~\n\nMade by the retire workflow, which updates or closes this pull request on its next runs.\n'
+  # An indented code block: no line of cluster-supplied text can end it (each is one escaped line).
+  grep -E ': (succeeded|failed): ' "$report" | sed 's/^/    /' || true
+  printf '\nMade by the retire workflow, which updates or closes this pull request on its next runs.\n'
 } >"$body"
 if [ -n "$open" ]; then
   gh pr edit "$open" --body-file "$body"

@@ -100,6 +100,17 @@ def test_objects_from_several_files_and_stdin(checkout: Path, capsys, monkeypatc
     assert code == 0 and "support-bot: succeeded" in output
 
 
+def test_a_workspace_without_generation_is_not_trusted(checkout: Path, capsys):
+    data = json.loads((FIXTURES / "succeeded" / "objects.json").read_text())
+    del data["items"][0]["metadata"]["generation"]
+    for condition in data["items"][0]["status"]["conditions"]:
+        condition.pop("observedGeneration")
+    (checkout / "objects.json").write_text(json.dumps(data))
+    code, output = _retire(capsys, "--write", "objects.json")
+    assert code == 0 and "support-bot: pending: KAITO has not reported on this generation" in output
+    assert _files(checkout / "workloads") == _files(WORKLOADS)
+
+
 def test_a_retired_false_line_becomes_retired_true(checkout: Path, capsys):
     spec = checkout / SPEC
     spec.write_text(spec.read_text().replace("spec:   # what KAITO runs\n", "spec:   # what KAITO runs\n  retired: false  # not yet\n"))
@@ -234,7 +245,8 @@ def test_an_edit_becomes_one_pull_request_and_a_rerun_pushes_nothing(clone, caps
     assert result.returncode == 0, result.stderr
     log = Path(env["GH_LOG"]).read_text()
     assert "pr create --base main --head retire/dev" in log
-    assert "support-bot: succeeded" in Path(env["GH_BODY"]).read_text()
+    # The report is an indented code block in the body: no cluster-supplied text can end it.
+    assert "\n    dev: ml-platform/support-bot: succeeded" in Path(env["GH_BODY"]).read_text()
     pushed = _remote_branch(work)
     assert pushed
     shown = subprocess.run(["git", "show", "--stat", "--format=%s", pushed.split()[0]], cwd=work,
