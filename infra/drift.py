@@ -69,8 +69,9 @@ def report(env: str, pools: list[UndeclaredPool]) -> str:
     lines = [f"**`{env}`**: {len(pools)} agent pool(s) not declared in the program:", "",
              "| pool | VM size | nodes | created by |", "|---|---|---|---|"]
     lines += [f"| `{p.name}` | {p.vm_size} | {p.count} | {p.created_by} |" for p in pools]
-    lines += ["", "A KAITO pool goes away when its Workspace is deleted (remove the spec, or "
-              "`kubectl delete workspace -n <namespace> <name>`); delete any other with "
+    lines += ["", "A KAITO pool goes away when its Workspace is deleted: for a finished tuning job, merge the "
+              "retire workflow's pull request (or set `retired: true` in its spec); a Workspace deleted only with "
+              "kubectl comes back with the next `pulumi up --refresh` or replacement. Delete any other pool with "
               "`az aks nodepool delete` after finding out who made it (docs/infrastructure.md, Drift)."]
     return "\n".join(lines) + "\n"
 

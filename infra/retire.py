@@ -1,7 +1,7 @@
 """Retire finished KAITO tuning jobs: find them in the cluster, add `retired: true` to their specs.
 
 KAITO keeps a tuning Workspace's GPU node until the Workspace is deleted (workspace_gc_finalizer.go), and a
-Workspace deleted while its spec still renders it comes back with the next refresh or replacement, so the
+Workspace deleted while its spec still renders it comes back with the next `up --refresh` or replacement, so the
 spec is what must change.
 `python -m infra.retire --env dev workspaces.json` reads `kubectl get workspaces.kaito.sh,jobs.batch -A
 -o json` (files or `-`; Lists or single objects), finds this repo's tuning Workspaces whose current spec's
