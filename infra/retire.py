@@ -48,7 +48,7 @@ class InputError(Exception):
 class Finding:
     namespace: str
     name: str
-    state: str  # succeeded, failed, running, pending, failing, stale, already-retired, no-spec, not-ours
+    state: str  # succeeded, failed, running, pending, failing, stale, already-retired, no-spec, inference, not-ours
     action: str  # retire, keep, ignore
     detail: str
     spec: str | None = None  # the spec file, as the repo shows it
@@ -106,10 +106,11 @@ def _contains(live: Any, wanted: Any, path: str) -> str | None:
     return None if live == wanted else path
 
 
-def _ours(obj: dict[str, Any], env: Environment) -> bool:
+def _component(obj: dict[str, Any], env: Environment) -> str | None:
+    """"tuning" or "inference" for a Workspace this repo rendered for `env`; None for any other."""
     labels = obj["metadata"].get("labels") or {}
-    return (labels.get("app.kubernetes.io/managed-by") == names.PART_OF and labels.get(names.ENV_LABEL) == env.name
-            and labels.get(names.COMPONENT_LABEL) == "tuning")
+    ours = labels.get("app.kubernetes.io/managed-by") == names.PART_OF and labels.get(names.ENV_LABEL) == env.name
+    return labels.get(names.COMPONENT_LABEL) if ours else None
 
 
 def _tuning_job(workspace: dict[str, Any], jobs: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -127,8 +128,12 @@ def _job_finished(job: dict[str, Any]) -> bool:
 def classify(env: Environment, workspace: dict[str, Any], jobs: list[dict[str, Any]]) -> Finding:
     meta = workspace["metadata"]
     found = Finding(str(meta.get("namespace", "")), str(meta.get("name", "")), "", "ignore", "")
-    if not _ours(workspace, env) or "tuning" not in workspace:
-        found.state, found.detail = "not-ours", "not a tuning Workspace this repo rendered for this environment"
+    component = _component(workspace, env)
+    if component == "inference":
+        found.state, found.detail = "inference", "serves a model: nothing to retire"
+        return found
+    if component != "tuning" or "tuning" not in workspace:
+        found.state, found.detail = "not-ours", "not a Workspace this repo rendered for this environment"
         return found
     w = next((w for w in env.workloads if w.kind == TUNING_KIND and w.namespace == found.namespace
               and w.name == found.name), None)

@@ -66,7 +66,7 @@ def test_the_cases_cover_every_state_the_tool_reports():
     for case in CASES:
         states |= {line.split(": ")[2] for line in (FIXTURES / case / "expected.txt").read_text().splitlines()[1:]
                    if line.startswith("dev: ")}
-    assert states == {"succeeded", "failed", "failing", "running", "pending", "stale", "already-retired", "not-ours", "no-spec"}
+    assert states == {"succeeded", "failed", "failing", "running", "pending", "stale", "already-retired", "not-ours", "no-spec", "inference"}
 
 
 def test_without_write_nothing_changes_and_the_output_says_what_would(checkout: Path, capsys):
