@@ -312,3 +312,40 @@ def test_kaitos_tuning_job_sets_no_ttl_and_no_backoff_limit():
     found = _kaito("grep", "-l", "-e", "TTLSecondsAfterFinished", "-e", "BackoffLimit", KAITO_COMMIT, "--",
                    "pkg/workspace/", check=False)
     assert [line for line in found.splitlines() if not line.endswith("_test.go")] == []
+
+
+TUNING_FILES = sorted(p for root in ("tests/fixtures", "workloads") for p in (REPO_ROOT / root).rglob("*.y*ml")
+                      if "kind: TuningJob" in p.read_text(encoding="utf-8", errors="replace"))
+
+
+def test_the_edit_keeps_every_line_of_every_tuning_spec_in_the_repo():
+    """On each TuningJob file the repository holds (examples and fixtures, odd layouts included), the edit
+    either refuses with a clear message or yields the same YAML data plus `spec.retired: true`, and removes no
+    line but a `retired: false` one."""
+    import difflib
+
+    import yaml
+
+    from infra.retire import Finding, InputError, edited_text
+
+    edited = refused = 0
+    for path in TUNING_FILES:
+        try:
+            text = path.read_text(encoding="utf-8")
+            docs = list(yaml.safe_load_all(text))
+        except (yaml.YAMLError, ValueError):  # hostile fixtures: Latin-1 bytes, a 5000-digit number, ...
+            continue
+        if len(docs) != 1 or not isinstance(docs[0], dict) or not isinstance(docs[0].get("spec"), dict):
+            continue
+        try:
+            new = edited_text(text, Finding("ns", "job", "succeeded", "retire", ""), str(path))
+        except InputError as error:
+            assert str(error).startswith(f"{path}:"), error
+            refused += 1
+            continue
+        edited += 1
+        expected = {**docs[0], "spec": {**docs[0]["spec"], "retired": True}}
+        assert yaml.safe_load(new) == expected, path
+        removed = [line for line in difflib.ndiff(text.splitlines(), new.splitlines()) if line.startswith("- ")]
+        assert all("retired: false" in line for line in removed), (path, removed)
+    assert edited > 100, (edited, refused)
