@@ -361,7 +361,8 @@ def retirement_warnings(env: Environment) -> list[str]:
     """KAITO tuning Workspaces keep their GPU node until deleted: say who retires the finished ones."""
     return [f"`{w.name}` (engine kaito) keeps a {w.spec['placement']['instanceType']} node after its job ends, "
             "until its spec is retired: the retire workflow opens that pull request within 15 minutes of KAITO "
-            "reporting the end (it needs the retire GitHub App and identity, docs/gitops.md); merge it promptly"
+            "reporting the end, set to merge itself once checks and reviews pass (it needs the retire GitHub App and "
+            "identity, docs/gitops.md)"
             for w in env.workloads
             if w.kind == TUNING_KIND and w.spec["engine"] == "kaito" and not w.retired
             and env.defaults["kaito"]["nodeProvisioning"] == "auto"]

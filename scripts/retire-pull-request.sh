@@ -6,7 +6,9 @@
 # ENVIRONMENT: the stack; REPORT: the tool's text output, quoted in the pull request.
 # No edit: an open retire pull request of the stack is closed (nothing is left to retire). An edit: the branch
 # retire/<stack> is set to main plus the edit and force-pushed (only when that changes it), and the pull
-# request is opened or its text updated.
+# request is opened or its text updated, and set to merge itself (squash) once the branch protection's required
+# checks and reviews pass: the GPU nodes stop billing without anyone watching for the job to end. Where the
+# repository does not allow auto-merge, the pull request waits for a person and the run says so.
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -48,4 +50,7 @@ if [ -n "$open" ]; then
   gh pr edit "$open" --body-file "$body"
 else
   gh pr create --base main --head "$branch" --title "Retire finished tuning jobs in $environment" --body-file "$body"
+fi
+if ! gh pr merge "$branch" --auto --squash; then
+  echo "::warning::auto-merge is off for this repository (Settings > General > Allow auto-merge): the retire pull request for $environment waits for someone to merge it, and its GPU nodes bill until then"
 fi

@@ -245,6 +245,8 @@ def test_an_edit_becomes_one_pull_request_and_a_rerun_pushes_nothing(clone, caps
     assert result.returncode == 0, result.stderr
     log = Path(env["GH_LOG"]).read_text()
     assert "pr create --base main --head retire/dev" in log
+    # It merges itself once the branch protection allows: nobody has to watch for the job to end.
+    assert log.splitlines()[-1] == "pr merge retire/dev --auto --squash"
     # The report is an indented code block in the body: no cluster-supplied text can end it.
     assert "\n    dev: ml-platform/support-bot: succeeded" in Path(env["GH_BODY"]).read_text()
     pushed = _remote_branch(work)
@@ -272,6 +274,17 @@ def test_nothing_left_to_retire_closes_the_open_pull_request(clone):
     assert result.returncode == 0, result.stderr
     assert "pr close 7 --delete-branch" in Path(env["GH_LOG"]).read_text()
     assert not _remote_branch(work)
+
+
+def test_a_repository_without_auto_merge_gets_a_warning_not_a_failure(clone, capsys):
+    work, env = clone
+    fake = Path(env["PATH"].split(":")[0]) / "gh"
+    fake.write_text(FAKE_GH + 'if [ "$1 $2" = "pr merge" ]; then echo "auto-merge is not allowed" >&2; exit 1; fi\n')
+    objects = str(FIXTURES / "succeeded" / "objects.json")
+    assert main(["retire", "--env", "dev", "--workloads", str(work / "workloads"), "--write", objects]) == 0
+    result = _pull_request_script(work, env, capsys.readouterr().out)
+    assert result.returncode == 0, result.stderr
+    assert "::warning::auto-merge is off" in result.stdout and _remote_branch(work)
 
 
 KAITO_GIT = Path("/work/.mirror/kaito-project+kaito/repo")  # kaito-project/kaito's history, where present
