@@ -397,6 +397,24 @@ def test_every_rendered_object_is_sent_unchanged(plan):
         assert resource.type == f"kubernetes:{api}:{obj['kind']}", resource.urn
 
 
+def test_each_object_keeps_the_urn_it_had_in_its_config_group(plan):
+    """Objects used to be children of a yaml/v2 ConfigGroup `<env>-<workload>` under the Workloads component,
+    named `<group>:<namespace>/<name>` (pulumi-kubernetes provider/pkg/provider/yaml/v2/configgroup.go and
+    yaml.go `register`); the alias lets an existing stack keep them rather than delete and re-create them."""
+    stack, workloads = f"urn:pulumi:{plan.env}::kaito-gitops", "kaito-gitops:infra:Workloads"
+    objects = _objects(plan)
+    assert objects or plan.env == "prod"
+    for resource in objects:
+        meta = resource.inputs["metadata"]
+        workload = meta["labels"]["app.kubernetes.io/name"]
+        name = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+        assert resource.urn == f"{stack}::{workloads}${resource.type}::{name}"
+        assert resource.aliases == [
+            f"{stack}::{workloads}$kubernetes:yaml/v2:ConfigGroup${resource.type}::{plan.env}-{workload}:{name}"]
+    namespaces = plan.by_type(NAMESPACE)
+    assert namespaces and all(not r.aliases for r in namespaces)  # their names and parent never changed
+
+
 def test_workloads_wait_for_the_cluster_and_gpu_pools(plan):
     needed = {one(plan, CLUSTER).urn, *(p.urn for p in plan.by_type(POOL))}
     for resource in _objects(plan):
