@@ -151,6 +151,8 @@ def _computed_outputs(args) -> dict[str, Any]:
                 for i in identity["userAssignedIdentities"]}}
     elif args.typ == "azure-native:containerregistry:Registry":
         state["loginServer"] = f"{str(name).lower()}.azurecr.io"
+    elif args.typ == "azure-native:network:PublicIPAddress":
+        state["ipAddress"] = "203.0.113.10"  # TEST-NET-3 (RFC 5737): Azure allocates a static IP on creation
     elif args.typ == "azure-native:managedidentity:UserAssignedIdentity":
         state.update(principalId=f"{args.name}-principal-id", clientId=f"{args.name}-client-id")
     return state

@@ -431,19 +431,29 @@ def test_stack_outputs_the_workflows_read_are_exported():
         assert f'pulumi.export("{name}"' in program, f"no stack output {name!r} (infra/program.py)"
 
 
-def test_every_job_that_talks_to_prod_can_run_on_the_prod_runner():
-    """prod's API server admits only the stack's apiServerAuthorizedIpRanges, which GitHub's shared runners'
-    changing addresses cannot be in (docs/infrastructure.md, "Reaching the API server"); the repository
-    variable PROD_RUNNER names a runner whose egress is listed."""
+PROD_RUNNER = ["self-hosted", "kaito-gitops-prod"]
+
+
+def test_every_job_that_talks_to_prod_runs_on_the_runner_its_api_server_admits():
+    """prod's API server admits its runner subnet's NAT gateway IP (and the cluster's own outbound IP); GitHub's
+    hosted runners have no fixed addresses (docs/infrastructure.md, "Reaching the API server"). A job whose
+    labels match no online runner waits in the queue (docs.github.com, "Choosing the runner for a job"), so
+    there is no fallback that would fail on a timeout instead."""
     seen = 0
     for name, job_id, job, _ in _pulumi_jobs():
         if job.get("environment") == "prod":
-            assert job["runs-on"] == "${{ vars.PROD_RUNNER || 'ubuntu-latest' }}", f"{name}:{job_id}"
+            assert job["runs-on"] == PROD_RUNNER, f"{name}:{job_id}"
         elif "matrix" in job.get("strategy", {}):
-            assert job["runs-on"] == "${{ matrix.environment == 'prod' && vars.PROD_RUNNER || 'ubuntu-latest' }}", \
+            assert job["runs-on"] == ("${{ matrix.environment == 'prod' && "
+                                      "fromJSON('[\"self-hosted\", \"kaito-gitops-prod\"]') || 'ubuntu-latest' }}"), \
                 f"{name}:{job_id}"
         else:
+            assert job["runs-on"] == "ubuntu-latest", f"{name}:{job_id}"
             continue
         seen += 1
     assert seen == 3
-    assert "`PROD_RUNNER`" in (REPO_ROOT / "docs" / "gitops.md").read_text()
+    label = PROD_RUNNER[1]
+    lint = yaml.safe_load((REPO_ROOT / ".github" / "actionlint.yaml").read_text())
+    assert lint["self-hosted-runner"]["labels"] == [label]
+    runbook = (REPO_ROOT / "docs" / "infrastructure.md").read_text()
+    assert f"--labels {label}" in runbook, "the runbook registers the runner with the label the jobs ask for"

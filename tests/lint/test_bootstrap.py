@@ -37,10 +37,11 @@ exit 0
 """
 
 
-def test_the_script_is_valid_bash_and_shellcheck_clean():
-    assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
+@pytest.mark.parametrize("script", sorted((REPO_ROOT / "scripts").glob("*.sh")), ids=lambda p: p.name)
+def test_every_script_is_valid_bash_and_shellcheck_clean(script: Path):
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     assert shutil.which("shellcheck"), "shellcheck is missing: `make test` installs it (Makefile, system-packages)"
-    result = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True)
+    result = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
 
