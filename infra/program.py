@@ -65,6 +65,7 @@ def build(cfg: StackConfig, env: Environment) -> None:
     Workloads(f"{prefix}-workloads", WorkloadsArgs(cfg.stack, render_environment(env), aks.kubeconfig,
                                                    depends_on=[*on_cluster, *[p.agent_pool for p in pools],
                                                                plugin.daemon_set]))
+    pulumi.export("resource_group_name", group.name)  # scripts/bootstrap.sh scopes the deploy identity to it
     pulumi.export("cluster_name", aks.cluster.name)
     pulumi.export("oidc_issuer_url", aks.oidc_issuer_url)
     pulumi.export("acr_login_server", acr.registry.login_server)
