@@ -290,10 +290,14 @@ def test_a_failed_preview_fails_the_required_check_after_the_comment_is_posted()
     assert keep["if"] == "always()" and keep["env"]["OUTCOME"] == "${{ steps.preview.outcome }}"
     comment = jobs["comment"]
     assert comment["if"].startswith("always()") and "preview" in _needs(comment)
+    # A job skipped by its `if:` reports success to a required check (docs.github.com, "Using conditions to
+    # control job execution"): the comment job must not be skipped when `changes` fails, but fail instead.
+    assert "needs.changes.result" not in comment["if"], "a failed `changes` would skip, and so pass, the check"
     post = next(i for i, s in enumerate(comment["steps"]) if s.get("uses", "").startswith("actions/github-script@"))
     gate = comment["steps"][-1]
     assert post < len(comment["steps"]) - 1, "the comment is posted before the check fails"
     assert "needs.preview.result == 'failure'" in gate["if"] and "exit 1" in gate["run"]
+    assert gate["if"].startswith("always() &&") and "needs.changes.result != 'success'" in gate["if"]
     assert comment["name"] == "plan comment", "docs/gitops.md names `plan comment` as the required check"
     assert "`plan comment`" in (REPO_ROOT / "docs" / "gitops.md").read_text()
 
