@@ -496,3 +496,12 @@ def test_kaito_controller_tolerations_are_the_charts():
     values = subprocess.run(["git", "-C", str(KAITO_REPO), "show", f"{KAITO_COMMIT}:charts/kaito/workspace/values.yaml"],
                             capture_output=True, text=True, check=True).stdout
     assert (yaml.safe_load(values).get("tolerations") or []) == KAITO_CONTROLLER_TOLERATIONS
+
+
+def test_a_runner_ip_without_an_address_stops_the_deployment_rather_than_open_the_api_server():
+    """An empty authorized list means "any address" to AKS, so a missing IP must not shrink it to that."""
+    from infra.program import _host_range
+
+    assert _host_range("203.0.113.10") == "203.0.113.10/32"
+    with pytest.raises(ValueError, match="refusing to leave the API server open"):
+        _host_range(None)

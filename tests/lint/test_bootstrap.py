@@ -127,3 +127,17 @@ def test_after_the_first_up_the_deploy_identity_is_moved_to_the_stacks_resource_
                 f"--scope /subscriptions/00000000-0000-0000-0000-000000000001") in calls
     assert not [c for c in calls if c.startswith("az role assignment create") and "00000000-0000-0000-0000-000000000001" in c
                 and deploy in c]
+
+
+def test_narrowing_before_the_first_up_is_refused(tmp_path: Path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text("#!/usr/bin/env bash\n[[ $1 == stack && $2 == output ]] && exit 255\nexit 0\n")
+    (bin_dir / "pulumi").chmod(0o755)
+    (bin_dir / "az").write_text(STUB_AZ)
+    (bin_dir / "az").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "STUB_LOG": str(tmp_path / "az.log"), "HOME": str(tmp_path)}
+    result = subprocess.run(["bash", str(SCRIPT), "dev", "--repo", "o/r", "--state-account", "kgopsstate1", "--narrow"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 1 and "no resource_group_name output yet" in result.stderr, result.stderr
+    assert "role assignment delete" not in (tmp_path / "az.log").read_text()
