@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from infra import pricing
+from infra.cli import guarded
 from infra.diagnostics import escape
 from infra.diff import RefError, check_ref
 from infra.model import INFERENCE_KIND, TUNING_KIND, Environment, Workload
 from infra.render.names import COMPONENT_LABEL, TEAM_LABEL
 from infra.specs import gpus_held
 
+PROG = "python -m infra.review"
 MARKER = "<!-- kaito-gitops-plan -->"
 NAME_LABEL = "app.kubernetes.io/name"
 # Changes outside workloads/ that change what every environment deploys.
@@ -474,7 +476,7 @@ PREVIEW_FAILED = "pulumi preview did not succeed"
 def preview_status(folder: Path, env: str) -> str:
     """The preview step's outcome the workflow wrote (success, failure, cancelled, skipped), or `missing`."""
     outcome = folder / f"{env}.outcome"
-    return outcome.read_text().strip() if outcome.is_file() else "missing"
+    return outcome.read_text(errors="replace").strip() if outcome.is_file() else "missing"
 
 
 def _previews(folder: Path | None, env: str) -> str | None:
@@ -483,14 +485,19 @@ def _previews(folder: Path | None, env: str) -> str | None:
     text = folder / f"{env}.txt"
     status = preview_status(folder, env)
     if status != "success":
-        return f"{PREVIEW_FAILED} ({status}); see the workflow run.\n" + (text.read_text() if text.is_file() else "")
-    return text.read_text() if text.is_file() else None
+        return f"{PREVIEW_FAILED} ({status}); see the workflow run.\n" + (_read(text) or "")
+    return _read(text)
+
+
+def _read(path: Path) -> str | None:
+    """A preview's output as text, whatever bytes the tool wrote."""
+    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
 
 
 def main(argv: list[str] | None = None) -> int:
     from infra.specs import REPO_ROOT, WORKLOADS_DIR, environments
 
-    parser = argparse.ArgumentParser(prog="python -m infra.review", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     envs_cmd = sub.add_parser("envs", help="print the environments the change touches, as a JSON list")
     envs_cmd.add_argument("--base", required=True, help="git ref the pull request merges into, e.g. origin/main")
@@ -500,19 +507,21 @@ def main(argv: list[str] | None = None) -> int:
     out_cmd.add_argument("--previews", type=Path, help="folder with <env>.txt / <env>.outcome from pulumi preview")
     out_cmd.add_argument("--out", type=Path, help="file to write (default: stdout)")
     args = parser.parse_args(argv)
+    return guarded(PROG, lambda: _run(args, environments(WORKLOADS_DIR), REPO_ROOT))
 
-    known = environments(WORKLOADS_DIR)
+
+def _run(args: argparse.Namespace, known: list[str], repo_root: Path) -> int:
     try:
-        touched = affected_environments(changed_files(args.base, REPO_ROOT), known)
+        touched = affected_environments(changed_files(args.base, repo_root), known)
     except RefError as exc:
-        print(f"python -m infra.review: {escape(str(exc))}", file=sys.stderr)
+        print(f"{PROG}: {escape(str(exc))}", file=sys.stderr)
         return 2
     if args.command == "envs":
         print(json.dumps(touched))
         return 0
     unknown = sorted(set(args.env or []) - set(known))
     if unknown:
-        print(f"python -m infra.review: unknown environment(s) {escape(', '.join(unknown))}; "
+        print(f"{PROG}: unknown environment(s) {escape(', '.join(unknown))}; "
               f"environments: {escape(', '.join(known))}",
               file=sys.stderr)
         return 2
@@ -521,7 +530,12 @@ def main(argv: list[str] | None = None) -> int:
     failed = [e for e in envs if args.previews and preview_status(args.previews, e) != "success"]
     text = comment(sections, args.base, envs, failed)
     if args.out:
-        args.out.write_text(text, encoding="utf-8")
+        try:
+            args.out.write_text(text, encoding="utf-8")
+        except OSError as error:
+            print(f"{PROG}: --out {escape(str(args.out))}: cannot write: {escape(error.strerror or str(error))}",
+                  file=sys.stderr)
+            return 2
     else:
         sys.stdout.write(text)
     return 0
