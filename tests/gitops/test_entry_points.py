@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infra import cli, drift, review
+from infra import cli, drift, retire, review
 from infra.specs import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -21,8 +21,8 @@ def _modules_the_workflows_run() -> set[str]:
     return {m for f in WORKFLOWS.glob("*.yml") for m in re.findall(r"python -m (infra\.\w+)", f.read_text())}
 
 
-def test_the_workflows_run_review_and_drift():
-    assert _modules_the_workflows_run() == {"infra.review", "infra.drift"}
+def test_the_workflows_run_review_drift_and_retire():
+    assert _modules_the_workflows_run() == {"infra.review", "infra.drift", "infra.retire"}
 
 
 @pytest.mark.parametrize("module", sorted(_modules_the_workflows_run()))
@@ -33,16 +33,21 @@ def test_an_unexpected_failure_is_one_line_and_exit_1(module: str, monkeypatch, 
     def broken(*args, **kwargs):
         raise KeyError("boom\nsecond line")
 
+    prog = f"python -m {module}"
     if mod is review:
         monkeypatch.setattr(review, "changed_files", broken)
         argv = ["envs", "--base", "HEAD"]
+    elif mod is retire:  # `python -m infra.retire` is `kaito-gitops retire`
+        monkeypatch.setattr(retire, "load_objects", broken)
+        mod, prog = cli, "kaito-gitops"
+        argv = ["retire", "--env", "dev", str(tmp_path / "objects.json")]
     else:
         monkeypatch.setattr(drift, "load_agent_pools", broken)
         argv = ["node-pools", "--env", "dev", "--agent-pools", str(tmp_path / "pools.json")]
     assert mod.main(argv) == cli.EXIT_INVALID
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert err.startswith(f"python -m {module}: {cli.INTERNAL_ERROR}: KeyError")
+    assert err.startswith(f"{prog}: {cli.INTERNAL_ERROR}: KeyError")
 
 
 def test_the_comment_reports_an_unwritable_out_file(tmp_path: Path, capsys):
