@@ -6,8 +6,9 @@ spec is what must change.
 `python -m infra.retire --env dev workspaces.json` reads `kubectl get workspaces.kaito.sh,jobs.batch -A
 -o json` (files or `-`; Lists or single objects), finds this repo's tuning Workspaces whose current spec's
 run has ended, and with `--write` edits each spec file in place. The rules and their KAITO sources are in
-docs/rendering.md ("Retiring a finished tuning job"). Exit 0: done (retired or not); 1: bad input, or a
-file that cannot be edited safely (nothing is written then); 2: usage.
+docs/rendering.md ("Retiring a finished tuning job"). Exit 0: done (retired or not); 1: bad input (nothing
+is written); 2: usage; 3: some specs could not be edited safely (reported as `refused`; the others are written,
+so one odd file does not keep every other node billing).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ FAILED_REASON = "workspaceFailed"  # applyTuningWorkspaceStatus, the reason KAIT
 REVISION_ANNOTATION = "workspace.kaito.io/revision"  # api/v1beta1/labels.go WorkspaceRevisionAnnotation
 WORKSPACE_LABEL = "kaito.sh/workspace"  # api/v1beta1/labels.go LabelWorkspaceName, on KAITO's tuning Job
 _SPEC_LINE = re.compile(r"spec:[ \t]*(#.*)?")
-_RETIRED_FALSE = re.compile(r"[ \t]*retired:[ \t]*false[ \t]*(#.*)?")
+_RETIRED_FALSE = re.compile(r"[ \t]*(?P<q>[\"']?)retired(?P=q):[ \t]*(?i:false)[ \t]*(#.*)?")
+EXIT_PARTIAL = 3  # some specs retired, some refused: the workflow still proposes the ones it could edit
 MESSAGE_LIMIT = 200  # characters of cluster-supplied text kept in a spec comment
 
 
@@ -48,7 +50,8 @@ class InputError(Exception):
 class Finding:
     namespace: str
     name: str
-    state: str  # succeeded, failed, running, pending, failing, stale, already-retired, no-spec, inference, not-ours
+    state: str  # succeeded, failed, running, pending, failing, stale, already-retired, no-spec, inference, not-ours,
+    # refused (ended, but its file cannot be edited safely)
     action: str  # retire, keep, ignore
     detail: str
     spec: str | None = None  # the spec file, as the repo shows it
@@ -113,16 +116,29 @@ def _component(obj: dict[str, Any], env: Environment) -> str | None:
     return labels.get(names.COMPONENT_LABEL) if ours else None
 
 
+def _owned_by(job: dict[str, Any], workspace: dict[str, Any]) -> bool:
+    """KAITO sets the Workspace as the Job's controller owner (manifests.go GenerateTuningJobManifest): a Job
+    left from a deleted Workspace of the same name has another uid and says nothing about this one's run."""
+    uid = workspace["metadata"].get("uid")
+    owners = job["metadata"].get("ownerReferences") or []
+    return bool(uid) and any(isinstance(o, dict) and o.get("uid") == uid for o in owners)
+
+
 def _tuning_job(workspace: dict[str, Any], jobs: list[dict[str, Any]]) -> dict[str, Any] | None:
     meta = workspace["metadata"]
     return next((j for j in jobs if j["metadata"].get("namespace") == meta.get("namespace")
                  and j["metadata"].get("name") == meta.get("name")
-                 and (j["metadata"].get("labels") or {}).get(WORKSPACE_LABEL) == meta.get("name")), None)
+                 and (j["metadata"].get("labels") or {}).get(WORKSPACE_LABEL) == meta.get("name")
+                 and _owned_by(j, workspace)), None)
 
 
-def _job_finished(job: dict[str, Any]) -> bool:
-    """Kubernetes' own verdict: the Job's Complete or Failed condition is True (no more retries)."""
-    return any((_condition(job, kind) or {}).get("status") == "True" for kind in ("Complete", "Failed"))
+def _job_verdict(job: dict[str, Any]) -> str | None:
+    """Kubernetes' own verdict: the Job's Complete or Failed condition is True (no more retries). KAITO says
+    `workspaceFailed` as soon as one pod failed, also when a retry then succeeded, so the Job decides."""
+    for kind, verdict in (("Complete", "succeeded"), ("Failed", "failed")):
+        if (_condition(job, kind) or {}).get("status") == "True":
+            return verdict
+    return None
 
 
 def classify(env: Environment, workspace: dict[str, Any], jobs: list[dict[str, Any]]) -> Finding:
@@ -168,10 +184,11 @@ def classify(env: Environment, workspace: dict[str, Any], jobs: list[dict[str, A
             or job["metadata"].get("deletionTimestamp"):
         found.state, found.detail = "pending", "KAITO's tuning Job of the Workspace's current revision is not in the input"
         return found
-    if not _job_finished(job):
+    verdict = _job_verdict(job)
+    if verdict is None:
         found.state, found.detail = "failing", "a pod failed and the Job is still retrying (its backoffLimit)"
         return found
-    found.state = "succeeded" if condition.get("status") == "True" else "failed"
+    found.state = verdict
     found.action, found.detail = "retire", f"the tuning job {found.state}"
     found.reason, found.message = str(condition.get("reason", "")), str(condition.get("message", ""))
     return found
@@ -183,9 +200,15 @@ def find(env: Environment, objects: list[dict[str, Any]]) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.namespace, f.name))
 
 
+def _cluster_text(text: str) -> str:
+    """Cluster-supplied text as printable ASCII: control characters escaped, anything else as `\\uXXXX`, so
+    no character YAML refuses (U+FFFE, a lone surrogate) or a terminal interprets gets into a file or a log."""
+    return escape(text).encode("ascii", "backslashreplace").decode("ascii")
+
+
 def _comment_text(text: str) -> str:
     """Cluster-supplied text, safe inside one YAML comment line: escaped, shortened."""
-    text = escape(text)
+    text = _cluster_text(text)
     return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + "..."
 
 
@@ -217,7 +240,7 @@ def edited_text(text: str, finding: Finding, shown: str) -> str:
                          "(hint: `spec:` needs its keys indented below it)")
     pad = " " * indent
     explicit = next((i for i in range(start + 1, end) if _RETIRED_FALSE.fullmatch(lines[i].rstrip("\r\n"))
-                     and lines[i].startswith(pad + "retired")), None)
+                     and len(lines[i]) - len(lines[i].lstrip(" ")) == indent), None)
     if explicit is not None:  # `retired: false` written out: that line becomes the `retired: true`
         del lines[explicit]
         end = explicit
@@ -232,49 +255,55 @@ def edited_text(text: str, finding: Finding, shown: str) -> str:
     return "".join(lines[:end] + added + lines[end:])
 
 
-def _check_edit(env: Environment, root: Path, edits: list[tuple[Workload, str]]) -> None:
-    """The edited files load, validate, and say exactly what they said plus `retired: true`."""
-    for w, new in edits:
-        old = w.path.read_text(encoding="utf-8")
-        changes = [line for line in difflib.ndiff(old.splitlines(), new.splitlines()) if line[:2] in ("- ", "+ ")]
-        if any(line.startswith("- ") and not _RETIRED_FALSE.fullmatch(line[2:]) for line in changes):
-            raise InputError(f"{escape(display_path(w.path))}:1: $.spec: the edit would change existing lines "
-                             "(hint: add `retired: true` to the spec by hand)")
+def _check_edit(env: Environment, root: Path, w: Workload, new: str) -> None:
+    """The edited file loads, validates, and says exactly what it said plus `retired: true`."""
+    shown = escape(display_path(w.path))
+    old = w.path.read_text(encoding="utf-8")
+    changes = [line for line in difflib.ndiff(old.splitlines(), new.splitlines()) if line[:2] in ("- ", "+ ")]
+    if any(line.startswith("- ") and not _RETIRED_FALSE.fullmatch(line[2:]) for line in changes):
+        raise InputError(f"{shown}:1: $.spec: the edit would change existing lines "
+                         "(hint: add `retired: true` to the spec by hand)")
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch)
         shutil.copytree(root / env.name, copy / env.name, symlinks=True)
-        for w, new in edits:
-            (copy / w.path.relative_to(root)).write_text(new, encoding="utf-8")
+        (copy / w.path.relative_to(root)).write_text(new, encoding="utf-8")
         try:
             after = load_environment(env.name, root=copy)
         except SpecError as error:
             problems = str(error).replace(display_path(copy), display_path(root))
-            raise InputError(f"the edited specs do not validate: {escape(problems)} "
+            raise InputError(f"{shown}:1: $.spec: the edited spec does not validate: {escape(problems)} "
                              "(hint: add `retired: true` by hand)")
-    for w, _ in edits:
-        new = after.by_name(w.name)
-        if new is None or new.spec != {**w.spec, "retired": True} or new.kind != w.kind:
-            raise InputError(f"{escape(display_path(w.path))}:1: $.spec: the edited file is not the same spec plus "
-                             "`retired: true` (hint: add it by hand)")
+    edited = after.by_name(w.name)
+    if edited is None or edited.spec != {**w.spec, "retired": True} or edited.kind != w.kind:
+        raise InputError(f"{shown}:1: $.spec: the edited file is not the same spec plus `retired: true` "
+                         "(hint: add it by hand)")
+
+
+def _edit(env: Environment, root: Path, w: Workload, finding: Finding) -> str:
+    """The checked new text of one spec file, or InputError saying why it cannot be edited safely."""
+    shown = display_path(w.path)
+    try:
+        new = edited_text(w.path.read_text(encoding="utf-8"), finding, shown)
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{escape(shown)}:1: $: cannot read it ({escape(str(error))}) (hint: make it a readable file)")
+    if not os.access(w.path, os.W_OK) or not os.access(w.path.parent, os.W_OK):
+        raise InputError(f"{escape(shown)}:1: $: cannot write it (hint: run where the checkout is writable)")
+    _check_edit(env, root, w, new)
+    return new
 
 
 def write(env: Environment, root: Path, findings: list[Finding]) -> list[str]:
-    """Edit every spec to retire, all or none; returns the files written."""
+    """Edit every spec to retire; returns the files written. A spec that cannot be edited safely becomes a
+    `refused` finding and the others are still written (together: all of them or, on a disk error, none)."""
     edits: list[tuple[Workload, str]] = []
     for finding in findings:
         if finding.action != "retire":
             continue
         w = next(w for w in env.workloads if w.kind == TUNING_KIND and w.name == finding.name)
-        shown = display_path(w.path)
         try:
-            edits.append((w, edited_text(w.path.read_text(encoding="utf-8"), finding, shown)))
-        except (OSError, UnicodeDecodeError) as error:
-            raise InputError(f"{escape(shown)}:1: $: cannot read it ({escape(str(error))}) (hint: make it a readable file)")
-        if not os.access(w.path, os.W_OK) or not os.access(w.path.parent, os.W_OK):
-            raise InputError(f"{escape(shown)}:1: $: cannot write it (hint: run where the checkout is writable)")
-    if not edits:
-        return []
-    _check_edit(env, root, edits)
+            edits.append((w, _edit(env, root, w, finding)))
+        except InputError as error:
+            finding.state, finding.action, finding.detail = "refused", "keep", f"ended ({finding.detail}), but {error}"
     staged = []
     try:
         for w, text in edits:
@@ -298,7 +327,7 @@ def report(env: str, findings: list[Finding], write_requested: bool) -> str:
         return f"{env}: no tuning Workspaces in the input\n"
     out = []
     for f in findings:
-        what = f"{escape(f.namespace)}/{escape(f.name)}: {f.state}: {f.detail}"
+        what = f"{_cluster_text(f.namespace)}/{_cluster_text(f.name)}: {f.state}: {f.detail}"
         if f.action == "retire":
             what += f"; {'retired' if write_requested else 'to retire (--write edits)'} {f.spec}"
             if f.state == "failed":
@@ -327,9 +356,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.format == "json":
         print(json.dumps({"environment": env.name, "written": written,
-                          "workspaces": [asdict(f) for f in findings]}, indent=2, sort_keys=True))
+                          "workspaces": [asdict(f) for f in findings]}, indent=2, sort_keys=True, ensure_ascii=True))
     else:
         sys.stdout.write(report(env.name, findings, args.write))
+    if any(f.state == "refused" for f in findings):
+        print("kaito-gitops retire: some ended jobs could not be retired: their specs need `retired: true` by hand "
+              "(see `refused` above)", file=sys.stderr)
+        return EXIT_PARTIAL
     return 0
 
 

@@ -32,8 +32,8 @@ git switch --quiet --create "$branch"
 git add -- workloads/
 git -c user.name="kaito-gitops-retire[bot]" -c user.email="kaito-gitops-retire@users.noreply.github.com" \
   commit --quiet --message "Retire the finished tuning jobs in $environment"
-if git fetch --quiet origin "$branch" 2>/dev/null && git diff --quiet FETCH_HEAD HEAD; then
-  exit 0 # the open pull request already proposes exactly this
+if [ -n "$open" ] && git fetch --quiet origin "$branch" 2>/dev/null && git diff --quiet FETCH_HEAD HEAD; then
+  exit 0 # the open pull request already proposes exactly this (a branch with no open pull request gets one)
 fi
 git push --quiet --force origin "$branch"
 

@@ -119,8 +119,62 @@ def test_a_retired_false_line_becomes_retired_true(checkout: Path, capsys):
     assert code == 0 and "retired: false" not in text and text.count("retired: true") == 1
 
 
-def test_a_spec_it_cannot_edit_safely_is_refused_and_nothing_is_written(checkout: Path, capsys):
-    """Two jobs to retire, one in flow style: neither file is written."""
+@pytest.mark.parametrize("line", ["retired: False", "retired: FALSE  # not yet", '"retired": false', "'retired': false"])
+def test_every_spelling_of_retired_false_becomes_retired_true(checkout: Path, capsys, line: str):
+    spec = checkout / SPEC
+    spec.write_text(spec.read_text().replace("spec:   # what KAITO runs\n", f"spec:   # what KAITO runs\n  {line}\n"))
+    code, output = _retire(capsys, "--write", str(FIXTURES / "succeeded" / "objects.json"))
+    text = spec.read_text()
+    assert code == 0, output
+    assert line not in text and text.count("retired: true") == 1
+
+
+def _succeeded_objects() -> list[dict]:
+    return json.loads((FIXTURES / "succeeded" / "objects.json").read_text())["items"]
+
+
+def test_a_job_left_from_a_deleted_workspace_of_the_same_name_says_nothing(checkout: Path, capsys):
+    """KAITO reports on whatever Job has the Workspace's name (collectTuningStatusSnapshot): one owned by an
+    earlier Workspace (another uid) must not retire a run that has not started."""
+    workspace, job = _succeeded_objects()
+    job["metadata"]["ownerReferences"][0]["uid"] = "uid-of-a-deleted-workspace"
+    (checkout / "objects.json").write_text(json.dumps({"kind": "List", "items": [workspace, job]}))
+    code, output = _retire(capsys, "--write", "objects.json")
+    assert code == 0 and "support-bot: pending: KAITO's tuning Job of the Workspace's current revision" in output
+    assert _files(checkout / "workloads") == _files(WORKLOADS)
+
+
+def test_a_job_that_succeeded_after_a_retry_is_retired_as_succeeded(checkout: Path, capsys):
+    """KAITO says workspaceFailed once any pod failed (job.Status.Failed > 0); the Job's Complete decides."""
+    workspace, job = _succeeded_objects()
+    condition = next(c for c in workspace["status"]["conditions"] if c["type"] == "WorkspaceSucceeded")
+    condition.update(status="False", reason="workspaceFailed", message="tuning job failed")
+    job["status"]["failed"] = 1
+    (checkout / "objects.json").write_text(json.dumps({"kind": "List", "items": [workspace, job]}))
+    code, output = _retire(capsys, "--write", "objects.json")
+    assert code == 0 and "support-bot: succeeded: the tuning job succeeded; retired" in output
+    assert "failed" not in (checkout / SPEC).read_text()
+
+
+@pytest.mark.parametrize("message", ["bad \ufffe char", "lone \ud800 surrogate", "bidi \u202e txt", "nel \x85 line"])
+def test_any_cluster_message_becomes_a_comment_yaml_loads(checkout: Path, capsys, message: str):
+    """Characters YAML refuses (U+FFFE, a lone surrogate) or that reorder text reach the file as \\u escapes."""
+    workspace, job = _succeeded_objects()
+    condition = next(c for c in workspace["status"]["conditions"] if c["type"] == "WorkspaceSucceeded")
+    condition.update(status="False", reason="workspaceFailed", message=message)
+    job["status"]["conditions"] = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+    (checkout / "objects.json").write_text(json.dumps({"kind": "List", "items": [workspace, job]}))
+    code, output = _retire(capsys, "--write", "objects.json")
+    assert code == 0, output
+    text = (checkout / SPEC).read_text(encoding="utf-8")
+    assert text.isascii() and output.isascii() and "retired: true" in text
+    from infra.specs import load_environment
+    assert load_environment("dev", root=Path("workloads")).by_name("support-bot").retired
+
+
+def test_a_spec_it_cannot_edit_safely_is_refused_and_the_others_are_still_retired(checkout: Path, capsys):
+    """Two jobs to retire, one in flow style: that one is refused (exit 3), the other is retired, so one odd
+    file does not keep every other GPU node billing."""
     spec = checkout / SPEC
     second = checkout / "workloads/dev/ml-platform/support-bot-flow.yaml"
     second.write_text(spec.read_text().replace("name: support-bot ", "name: support-bot-flow ")
@@ -140,11 +194,14 @@ def test_a_spec_it_cannot_edit_safely_is_refused_and_nothing_is_written(checkout
     flow[0]["metadata"]["labels"]["app.kubernetes.io/name"] = "support-bot-flow"
     (checkout / "objects.json").write_text(json.dumps({"kind": "List", "items": items + flow}))
     code, output = _retire(capsys, "--write", "objects.json")
-    assert code == 1
-    assert output.endswith("kaito-gitops retire: workloads/dev/ml-platform/support-bot-flow.yaml:1: $.spec: no "
-                           "block-style `spec:` line to add `retired: true` under (hint: write `spec:` on a line of "
-                           "its own, its keys indented below it)\n")
-    assert _files(checkout / "workloads") == before
+    assert code == 3
+    assert ("dev: ml-platform/support-bot-flow: refused: ended (the tuning job succeeded), but "
+            "workloads/dev/ml-platform/support-bot-flow.yaml:1: $.spec: no block-style `spec:` line to add "
+            "`retired: true` under (hint: write `spec:` on a line of its own, its keys indented below it)\n") in output
+    assert "dev: ml-platform/support-bot: succeeded: the tuning job succeeded; retired" in output
+    after = _files(checkout / "workloads")
+    assert after[str(second.relative_to(checkout / "workloads"))] == before[str(second.relative_to(checkout / "workloads"))]
+    assert after[str(SPEC.relative_to("workloads"))].endswith(b"  retired: true\n")
 
 
 def test_a_failed_write_leaves_every_file_as_it_was(checkout: Path, capsys, monkeypatch):
@@ -267,6 +324,22 @@ def test_an_edit_becomes_one_pull_request_and_a_rerun_pushes_nothing(clone, caps
     assert Path(env["GH_LOG"]).read_text() == "pr list --head retire/dev --state open --json number --jq .[0].number // empty\n"
 
 
+def test_a_pushed_branch_without_an_open_pull_request_gets_one(clone, capsys):
+    """A run whose `gh pr create` failed after the push, or a pull request closed without its branch: the next
+    run must still open one, or the node bills on in a quiet repository."""
+    work, env = clone
+    objects = str(FIXTURES / "succeeded" / "objects.json")
+    for _ in range(2):
+        subprocess.run(["git", "switch", "--quiet", "main"], cwd=work, check=True)
+        subprocess.run(["git", "branch", "--quiet", "-D", "retire/dev"], cwd=work, capture_output=True)
+        subprocess.run(["git", "checkout", "--quiet", "--", "workloads"], cwd=work, check=True)
+        assert main(["retire", "--env", "dev", "--workloads", str(work / "workloads"), "--write", objects]) == 0
+        Path(env["GH_LOG"]).write_text("")
+        result = _pull_request_script(work, env, capsys.readouterr().out)
+        assert result.returncode == 0, result.stderr
+        assert "pr create --base main --head retire/dev" in Path(env["GH_LOG"]).read_text()
+
+
 def test_nothing_left_to_retire_closes_the_open_pull_request(clone):
     work, env = clone
     Path(env["GH_OPEN"]).write_text("7\n")
@@ -310,7 +383,8 @@ def _kaito(*args: str, check: bool = True) -> str:
     ("pkg/workspace/manifests/manifests.go", [
         "func GenerateTuningJobManifest(revisionNum string)",
         "kaitov1beta1.LabelWorkspaceName: ctx.Workspace.Name,",
-        "kaitov1beta1.WorkspaceRevisionAnnotation: revisionNum,"]),
+        "kaitov1beta1.WorkspaceRevisionAnnotation: revisionNum,",
+        '*metav1.NewControllerRef(ctx.Workspace, kaitov1beta1.GroupVersion.WithKind("Workspace")),']),
     ("api/v1beta1/labels.go", ['LabelWorkspaceName = KAITOPrefix + "workspace"',
                                'WorkspaceRevisionAnnotation = "workspace.kaito.io/revision"']),
 ])
@@ -322,9 +396,11 @@ def test_the_rules_match_kaitos_source(path: str, needles: list[str]):
 
 def test_kaitos_tuning_job_sets_no_ttl_and_no_backoff_limit():
     """Its Job stays after it ends (the tool reads it) and retries with Kubernetes' default backoffLimit."""
-    found = _kaito("grep", "-l", "-e", "TTLSecondsAfterFinished", "-e", "BackoffLimit", KAITO_COMMIT, "--",
-                   "pkg/workspace/", check=False)
-    assert [line for line in found.splitlines() if not line.endswith("_test.go")] == []
+    _kaito("cat-file", "-e", f"{KAITO_COMMIT}^{{commit}}")  # the pinned commit is there: an empty grep means something
+    found = subprocess.run(["git", "-C", str(KAITO_GIT), "grep", "-l", "-e", "TTLSecondsAfterFinished", "-e",
+                            "BackoffLimit", KAITO_COMMIT, "--", "pkg/workspace/"], capture_output=True, text=True)
+    assert found.returncode in (0, 1), found.stderr  # 1: no match; anything else: git could not search
+    assert [line for line in found.stdout.splitlines() if not line.endswith("_test.go")] == []
 
 
 TUNING_FILES = sorted(p for root in ("tests/fixtures", "workloads") for p in (REPO_ROOT / root).rglob("*.y*ml")
