@@ -9,35 +9,58 @@
 #     `id-kaito-gitops-preview` (subjects repo:<repo>:pull_request and repo:<repo>:ref:refs/heads/main);
 #   - their rights on state and key, and on Azure: deploy: Contributor and Role Based Access Control
 #     Administrator on the subscription (with --narrow, after the stack's first `up`: on the stack's
-#     resource group only); preview: Reader on the subscription;
+#     resource group only, and a run without --narrow keeps it so unless --wide asks for the subscription
+#     again); preview: Reader on the subscription;
 #   - the stack, `pulumi stack init <env>`, which writes `encryptedkey` into Pulumi.<env>.yaml: commit it.
 # It prints the GPU quota of the region and the GitHub variables to set. See docs/infrastructure.md.
 #
 # Usage: scripts/bootstrap.sh <env> --repo <owner/name> --state-account <storage account name>
-#        [--group <resource group, default kaito-gitops-bootstrap>] [--narrow]
-# --narrow, after the stack's first `up`: the deploy identity's rights move to the stack's resource group.
+#        [--group <resource group, default kaito-gitops-bootstrap>] [--narrow [--source-registry <dev registry>] | --wide]
+# --narrow, after the stack's first `up`: the deploy identity's rights move to the stack's resource group
+#   (needs the pulumi CLI, which reads the group from the stack). On prod it first gives the deploy identity
+#   Reader on the dev registry named by --source-registry, which deploy.yml's `az acr import` copies from.
+# --wide: the subscription-wide rights again, for an `up` that replaces the resource group.
 set -euo pipefail
 
 usage() {
-  echo "usage: scripts/bootstrap.sh <env> --repo <owner/name> --state-account <name> [--group <resource group>] [--narrow]" >&2
+  echo "usage: scripts/bootstrap.sh <env> --repo <owner/name> --state-account <name> [--group <resource group>]" \
+    "[--narrow [--source-registry <dev registry>] | --wide]" >&2
   exit 2
 }
 
 ENVIRONMENT=${1:-}
 [[ -n $ENVIRONMENT && $ENVIRONMENT != -* ]] || usage
 shift
-REPO="" STATE_ACCOUNT="" GROUP=kaito-gitops-bootstrap NARROW=0
+REPO="" STATE_ACCOUNT="" GROUP=kaito-gitops-bootstrap NARROW=0 WIDE=0 SOURCE_REGISTRY=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --repo) REPO=${2:-}; shift 2 ;;
     --state-account) STATE_ACCOUNT=${2:-}; shift 2 ;;
     --group) GROUP=${2:-}; shift 2 ;;
     --narrow) NARROW=1; shift ;;
+    --wide) WIDE=1; shift ;;
+    --source-registry) SOURCE_REGISTRY=${2:-}; shift 2 ;;
     *) usage ;;
   esac
 done
 [[ $REPO =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ ]] || { echo "bootstrap: --repo must be <owner>/<name>" >&2; usage; }
 [[ $STATE_ACCOUNT =~ ^[a-z0-9]{3,24}$ ]] || { echo "bootstrap: --state-account: 3-24 lower-case letters and digits" >&2; usage; }
+[[ $NARROW$WIDE != 11 ]] || { echo "bootstrap: --narrow and --wide contradict each other" >&2; usage; }
+# deploy.yml's prod job imports the trainer image from the dev registry; with subscription-wide Contributor
+# gone, the deploy identity needs Reader on that registry ("Import container images to a container registry",
+# same tenant: Reader on the source, MicrosoftDocs/azure-docs articles/container-registry/container-registry-import-images.md).
+if [[ $NARROW == 1 && $ENVIRONMENT == prod && ! $SOURCE_REGISTRY =~ ^[a-zA-Z0-9]{5,50}$ ]]; then
+  echo "bootstrap: --narrow on prod needs --source-registry <the dev registry's name, dev's ACR_NAME>: without" \
+    "subscription-wide Contributor, deploy-prod's az acr import could no longer read the dev image" >&2
+  usage
+fi
+[[ -z $SOURCE_REGISTRY || $NARROW == 1 ]] || { echo "bootstrap: --source-registry only goes with --narrow" >&2; usage; }
+# --narrow reads the stack's resource group with the pulumi CLI; without it nothing could be narrowed.
+if [[ $NARROW == 1 ]] && ! command -v pulumi >/dev/null; then
+  echo "bootstrap: --narrow needs the pulumi CLI on PATH to read the stack's resource_group_name output" \
+    "(https://www.pulumi.com/docs/install/); nothing was changed" >&2
+  exit 1
+fi
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STACK_FILE="$ROOT/Pulumi.$ENVIRONMENT.yaml"
@@ -171,10 +194,26 @@ assign "$DEPLOY_PRINCIPAL" ServicePrincipal "Key Vault Crypto User" "$KEY_SCOPE"
 SUBSCRIPTION_SCOPE="/subscriptions/$SUBSCRIPTION"
 DEPLOY_SCOPE=$SUBSCRIPTION_SCOPE
 [[ -z $STACK_GROUP ]] || DEPLOY_SCOPE=$(az group show --name "$STACK_GROUP" --query id -o tsv)
-for role in Contributor "Role Based Access Control Administrator"; do
-  assign "$DEPLOY_PRINCIPAL" ServicePrincipal "$role" "$DEPLOY_SCOPE"
-  [[ $DEPLOY_SCOPE == "$SUBSCRIPTION_SCOPE" ]] || unassign "$DEPLOY_PRINCIPAL" "$role" "$SUBSCRIPTION_SCOPE"
-done
+# A run without --narrow must not undo an earlier narrowing: resource-group scoped Contributor means the
+# identity was narrowed, so it stays so unless --wide asks for the subscription.
+NARROWED=$(az role assignment list --assignee "$DEPLOY_PRINCIPAL" --role Contributor --all \
+  --query "[?starts_with(scope, '$SUBSCRIPTION_SCOPE/resourceGroups/')].scope" -o tsv)
+if [[ $NARROW == 0 && $WIDE == 0 && -n $NARROWED ]]; then
+  echo "  deploy identity stays narrowed to ${NARROWED//$'\n'/, } (--wide grants the subscription again)"
+else
+  if [[ -n $SOURCE_REGISTRY ]]; then
+    assign "$DEPLOY_PRINCIPAL" ServicePrincipal Reader "$(az acr show --name "$SOURCE_REGISTRY" --query id -o tsv)"
+  fi
+  # Every grant before any removal: the identity is never left without its rights half-way.
+  for role in Contributor "Role Based Access Control Administrator"; do
+    assign "$DEPLOY_PRINCIPAL" ServicePrincipal "$role" "$DEPLOY_SCOPE"
+  done
+  if [[ $DEPLOY_SCOPE != "$SUBSCRIPTION_SCOPE" ]]; then
+    for role in Contributor "Role Based Access Control Administrator"; do
+      unassign "$DEPLOY_PRINCIPAL" "$role" "$SUBSCRIPTION_SCOPE"
+    done
+  fi
+fi
 assign "$PREVIEW_PRINCIPAL" ServicePrincipal "Storage Blob Data Reader" "$STATE_SCOPE"
 assign "$PREVIEW_PRINCIPAL" ServicePrincipal "Key Vault Crypto User" "$KEY_SCOPE"
 assign "$PREVIEW_PRINCIPAL" ServicePrincipal Reader "$SUBSCRIPTION_SCOPE"

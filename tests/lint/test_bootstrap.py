@@ -17,9 +17,21 @@ from infra.specs import REPO_ROOT
 SCRIPT = REPO_ROOT / "scripts" / "bootstrap.sh"
 
 # Answers like az's for the queries the script makes; $STUB_EXISTS=1 makes every `show`/`list` find something.
+# With $STUB_ROLES, role assignments are kept in that file ("principal|role|scope" lines) across runs:
+# created, listed by exact scope or by every scope (--all), and deleted, as Azure would.
 STUB_AZ = r"""#!/usr/bin/env bash
 echo "az $*" >> "$STUB_LOG"
 exists=${STUB_EXISTS:-0}
+if [[ -n ${STUB_ROLES:-} && "$1 $2" == "role assignment" ]]; then
+  touch "$STUB_ROLES"
+  case $3 in
+    create) echo "$5|$9|${11}" >> "$STUB_ROLES" ;;
+    delete) grep -vxF "$5|$7|$9" "$STUB_ROLES" > "$STUB_ROLES.new"; mv "$STUB_ROLES.new" "$STUB_ROLES" ;;
+    list) if [[ $8 == --all ]]; then grep -F "$5|$7|" "$STUB_ROLES" | cut -d'|' -f3 | grep /resourceGroups/
+          else grep -qxF "$5|$7|$9" "$STUB_ROLES" && echo assignment-id; fi ;;
+  esac
+  exit 0
+fi
 case "$*" in
   "account show --query id -o tsv") echo 00000000-0000-0000-0000-000000000001 ;;
   "account show --query tenantId -o tsv") echo 00000000-0000-0000-0000-000000000002 ;;
@@ -29,7 +41,9 @@ case "$*" in
   "storage container-rm exists"*) [[ $exists == 1 ]] && echo true || echo false ;;
   "keyvault show"*"--query id"*) echo /subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/v ;;
   "keyvault show"*) [[ $exists == 1 ]] || exit 3 ;;
+  "role assignment list"*"--all"*) ;;
   "role assignment list"*) [[ $exists == 1 ]] && echo assignment-id ;;
+  "acr show --name kaitogitopsdev --query id -o tsv") echo /subscriptions/s/resourceGroups/kaito-dev-rg1234/providers/Microsoft.ContainerRegistry/registries/kaitogitopsdev ;;
   "identity create --name "*) echo "principal-of-$4" ;;
   "identity show"*) echo client-id ;;
   "group show --name kaito-dev-rg1234 --query id -o tsv") echo /subscriptions/s/resourceGroups/kaito-dev-rg1234 ;;
@@ -108,25 +122,100 @@ exit 0
 """
 
 
+SUBSCRIPTION_SCOPE = "/subscriptions/00000000-0000-0000-0000-000000000001"
+STACK_GROUP = "/subscriptions/s/resourceGroups/kaito-dev-rg1234"
+DEPLOY_ROLES = ("Contributor", "Role Based Access Control Administrator")
+
+
+def _run_with_roles(tmp_path: Path, env: str, *extra: str, pulumi: bool = True) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """One bootstrap run against the stand-in az whose role assignments persist in tmp_path/roles between runs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "az").write_text(STUB_AZ)
+    (bin_dir / "az").chmod(0o755)
+    if pulumi:
+        (bin_dir / "pulumi").write_text(STUB_PULUMI)
+        (bin_dir / "pulumi").chmod(0o755)
+    log = tmp_path / "calls.log"
+    log.write_text("")
+    env_vars = {"PATH": f"{bin_dir}:/usr/bin:/bin", "STUB_LOG": str(log), "STUB_ROLES": str(tmp_path / "roles"),
+                "HOME": str(tmp_path)}
+    result = subprocess.run(["bash", str(SCRIPT), env, "--repo", "example-org/kaito-gitops", "--state-account",
+                             "kgopsstate1", *extra], capture_output=True, text=True, env=env_vars)
+    return result, log.read_text().splitlines()
+
+
+def _deploy_role_calls(calls: list[str], verb: str, principal: str, scope: str) -> list[int]:
+    """Indices of the `az role assignment <verb>` calls for the deploy identity's two roles at that scope."""
+    return [i for i, c in enumerate(calls) if c.startswith(f"az role assignment {verb} ") and principal in c
+            and any(f"--role {role} --scope {scope}" in c for role in DEPLOY_ROLES)]
+
+
 def test_after_the_first_up_the_deploy_identity_is_moved_to_the_stacks_resource_group(tmp_path: Path):
     """Everything the program creates lives in its resource group; only creating that group (and registering
     resource providers) needs the subscription (AKS aks-service-permissions.md: the creating identity's
-    permissions are on the subnets, identities and cluster it creates)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "pulumi").write_text(STUB_PULUMI)
-    (bin_dir / "pulumi").chmod(0o755)
-    wide = _run(tmp_path, True, True)
-    assert not [c for c in wide if c.startswith("az role assignment delete")], "only --narrow narrows"
-    calls = _run(tmp_path, True, True, "--narrow")
-    group = "/subscriptions/s/resourceGroups/kaito-dev-rg1234"
+    permissions are on the subnets, identities and cluster it creates). The group's rights are granted before
+    the subscription's are taken away, so the identity is never left with neither."""
     deploy = "principal-of-id-kaito-gitops-dev-deploy"
-    for role in ("Contributor", "Role Based Access Control Administrator"):
-        assert f"az role assignment list --assignee {deploy} --role {role} --scope {group} --query [0].id -o tsv" in calls
-        assert (f"az role assignment delete --assignee {deploy} --role {role} "
-                f"--scope /subscriptions/00000000-0000-0000-0000-000000000001") in calls
-    assert not [c for c in calls if c.startswith("az role assignment create") and "00000000-0000-0000-0000-000000000001" in c
-                and deploy in c]
+    result, wide = _run_with_roles(tmp_path, "dev")
+    assert result.returncode == 0, result.stderr
+    assert len(_deploy_role_calls(wide, "create", deploy, SUBSCRIPTION_SCOPE)) == 2, "the first run grants the subscription"
+    assert not [c for c in wide if c.startswith("az role assignment delete")], "only --narrow narrows"
+    result, calls = _run_with_roles(tmp_path, "dev", "--narrow")
+    assert result.returncode == 0, result.stderr
+    created = _deploy_role_calls(calls, "create", deploy, STACK_GROUP)
+    deleted = [i for i, c in enumerate(calls) if c.startswith(f"az role assignment delete --assignee {deploy} ")
+               and c.endswith(f"--scope {SUBSCRIPTION_SCOPE}")]
+    assert len(created) == 2 and len(deleted) == 2 and max(created) < min(deleted), calls
+    assert not _deploy_role_calls(calls, "create", deploy, SUBSCRIPTION_SCOPE)
+    roles = (tmp_path / "roles").read_text().splitlines()
+    assert {f"{deploy}|{role}|{STACK_GROUP}" for role in DEPLOY_ROLES} <= set(roles)
+    assert not [r for r in roles if r.startswith(deploy) and r.endswith(f"|{SUBSCRIPTION_SCOPE}")], roles
+
+
+def test_a_run_without_narrow_keeps_a_narrowed_identity_narrow_unless_wide_is_asked_for(tmp_path: Path):
+    deploy = "principal-of-id-kaito-gitops-dev-deploy"
+    _run_with_roles(tmp_path, "dev")
+    _run_with_roles(tmp_path, "dev", "--narrow")
+    result, again = _run_with_roles(tmp_path, "dev")
+    assert result.returncode == 0, result.stderr
+    assert not _deploy_role_calls(again, "create", deploy, SUBSCRIPTION_SCOPE), "a plain re-run undid the narrowing"
+    assert f"stays narrowed to {STACK_GROUP}" in result.stdout and "--wide" in result.stdout
+    result, wide = _run_with_roles(tmp_path, "dev", "--wide")
+    assert result.returncode == 0, result.stderr
+    assert len(_deploy_role_calls(wide, "create", deploy, SUBSCRIPTION_SCOPE)) == 2
+
+
+def test_narrow_without_the_pulumi_cli_changes_nothing_and_exits_1(tmp_path: Path):
+    result, calls = _run_with_roles(tmp_path, "dev", "--narrow", pulumi=False)
+    assert result.returncode == 1 and "--narrow needs the pulumi CLI" in result.stderr, result.stderr
+    assert not calls, "nothing may run before the refusal"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--narrow"], "--narrow on prod needs --source-registry"),
+    (["--narrow", "--wide"], "contradict"),
+    (["--source-registry", "kaitogitopsdev"], "--source-registry only goes with --narrow"),
+])
+def test_contradictory_or_incomplete_narrowing_is_a_usage_error(tmp_path: Path, args, message):
+    result, calls = _run_with_roles(tmp_path, "prod", *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not calls
+
+
+def test_narrowing_prod_first_lets_its_deploy_identity_read_the_dev_registry(tmp_path: Path):
+    """`az acr import` from a registry in the same tenant needs Reader on the source registry (MicrosoftDocs
+    azure-docs container-registry-import-images.md, "Import from an Azure container registry in the same AD
+    tenant"); subscription-wide Contributor covered it until the narrowing."""
+    deploy = "principal-of-id-kaito-gitops-prod-deploy"
+    registry = "/subscriptions/s/resourceGroups/kaito-dev-rg1234/providers/Microsoft.ContainerRegistry/registries/kaitogitopsdev"
+    _run_with_roles(tmp_path, "prod")
+    result, calls = _run_with_roles(tmp_path, "prod", "--narrow", "--source-registry", "kaitogitopsdev")
+    assert result.returncode == 0, result.stderr
+    reader = [i for i, c in enumerate(calls) if c.startswith("az role assignment create") and deploy in c
+              and c.endswith(f"--role Reader --scope {registry} -o none")]
+    first_delete = next(i for i, c in enumerate(calls) if c.startswith("az role assignment delete"))
+    assert reader and reader[0] < first_delete, calls
 
 
 def test_narrowing_before_the_first_up_is_refused(tmp_path: Path):
