@@ -438,28 +438,79 @@ def test_stack_outputs_the_workflows_read_are_exported():
 
 
 PROD_RUNNER = ["self-hosted", "kaito-gitops-prod"]
+DEPLOY_RUNNER = ["self-hosted", "kaito-gitops-prod-deploy"]
+PROD_MATRIX_RUNNER = ("${{ matrix.environment == 'prod' && "
+                      "fromJSON('[\"self-hosted\", \"kaito-gitops-prod\"]') || 'ubuntu-latest' }}")
+
+
+def _prod_jobs():
+    """(workflow, job id, job) for every job that may run against prod: its environment is prod, or its matrix
+    of environments lists prod or is computed at run time (a pull request's touched environments)."""
+    for path in WORKFLOWS:
+        for job_id, job in _load(path)["jobs"].items():
+            environment = job.get("environment")
+            environment = environment.get("name") if isinstance(environment, dict) else environment
+            matrix = job.get("strategy", {}).get("matrix", {}).get("environment", [])
+            if environment == "prod" or "prod" in matrix or (isinstance(matrix, str) and "${{" in matrix):
+                yield path.name, job_id, job
 
 
 def test_every_job_that_talks_to_prod_runs_on_the_runner_its_api_server_admits():
     """prod's API server admits its runner subnet's NAT gateway IP (and the cluster's own outbound IP); GitHub's
     hosted runners have no fixed addresses (docs/infrastructure.md, "Reaching the API server"). A job whose
     labels match no online runner waits in the queue (docs.github.com, "Choosing the runner for a job"), so
-    there is no fallback that would fail on a timeout instead."""
-    seen = 0
-    for name, job_id, job, _ in _pulumi_jobs():
-        if job.get("environment") == "prod":
-            assert job["runs-on"] == PROD_RUNNER, f"{name}:{job_id}"
+    there is no fallback that would fail on a timeout instead. The deploy job has a runner of its own: a pull
+    request runs its own branch's workflow files, so whatever runner a preview uses runs code from any
+    branch, and must never be the one that later holds the deploy identity."""
+    seen = set()
+    for name, job_id, job in _prod_jobs():
+        if (name, job_id) == ("deploy.yml", "deploy-prod"):
+            assert job["runs-on"] == DEPLOY_RUNNER, f"{name}:{job_id}"
         elif "matrix" in job.get("strategy", {}):
-            assert job["runs-on"] == ("${{ matrix.environment == 'prod' && "
-                                      "fromJSON('[\"self-hosted\", \"kaito-gitops-prod\"]') || 'ubuntu-latest' }}"), \
-                f"{name}:{job_id}"
+            assert job["runs-on"] == PROD_MATRIX_RUNNER, f"{name}:{job_id}"
         else:
-            assert job["runs-on"] == "ubuntu-latest", f"{name}:{job_id}"
-            continue
-        seen += 1
-    assert seen == 3
-    label = PROD_RUNNER[1]
+            assert job["runs-on"] == PROD_RUNNER, f"{name}:{job_id}"
+        seen.add((name, job_id))
+    assert {("deploy.yml", "deploy-prod"), ("pull-request.yml", "preview"), ("drift.yml", "drift"),
+            ("retire.yml", "retire")} <= seen, seen
+    deploy_label = DEPLOY_RUNNER[1]
+    for path in WORKFLOWS:
+        for job_id, job in _load(path)["jobs"].items():
+            if (path.name, job_id) != ("deploy.yml", "deploy-prod"):
+                assert deploy_label not in str(job.get("runs-on")), f"{path.name}:{job_id} may not use the deploy runner"
+        mentions = path.read_text().count(deploy_label)
+        assert mentions == (1 if path.name == "deploy.yml" else 0), f"{path.name} names {deploy_label} {mentions} times"
     lint = yaml.safe_load((REPO_ROOT / ".github" / "actionlint.yaml").read_text())
-    assert lint["self-hosted-runner"]["labels"] == [label]
+    assert sorted(lint["self-hosted-runner"]["labels"]) == sorted([DEPLOY_RUNNER[1], PROD_RUNNER[1]])
     runbook = (REPO_ROOT / "docs" / "infrastructure.md").read_text()
-    assert f"--labels {label}" in runbook, "the runbook registers the runner with the label the jobs ask for"
+    assert "scripts/deploy-runner.sh prod --role deploy " in runbook and "scripts/deploy-runner.sh prod --role read-only " in runbook
+
+
+SETUP_SCRIPT = (REPO_ROOT / "scripts" / "runner-setup.sh").read_text()
+# What an action in the job itself puts on PATH.
+ACTION_TOOLS = {"actions/setup-python@": {"python"}, "pulumi/actions@": {"pulumi"}, "azure/use-kubelogin@": {"kubelogin"}}
+# Shell built-ins and what Ubuntu 24.04's server image has before anything is installed (coreutils, sed, grep,
+# python3).
+UBUNTU_BASE = {"echo", "printf", "test", "set", "exit", "{", "}", "mkdir", "cat", "tee", "sed", "grep", "python3"}
+
+
+def test_every_tool_a_prod_job_calls_is_installed_on_its_self_hosted_runner():
+    """A self-hosted runner has only what its set-up installs (GitHub docs, "About self-hosted runners": the
+    software GitHub's images carry is theirs, not the runner's); runner-setup.sh checks each of RUNNER_TOOLS
+    is on PATH before it registers the runner."""
+    declared = re.search(r"^RUNNER_TOOLS=\(([^)]*)\)$", SETUP_SCRIPT, re.M)
+    assert declared, "scripts/runner-setup.sh declares no RUNNER_TOOLS"
+    installed = set(declared[1].split())
+    checked = 0
+    for name, job_id, job in _prod_jobs():
+        from_actions = {tool for step in job["steps"] for prefix, tools in ACTION_TOOLS.items()
+                        if step.get("uses", "").startswith(prefix) for tool in tools}
+        for step in job["steps"]:
+            for words in _commands(step.get("run", "")):
+                command = words[0]
+                if command.startswith(".venv/") or (REPO_ROOT / command).is_file():
+                    continue
+                checked += 1
+                assert command in installed | from_actions | UBUNTU_BASE, \
+                    f"{name}:{job_id}: {command} is installed neither by scripts/runner-setup.sh nor by an action of the job"
+    assert checked and {"kubectl", "gh", "az", "make"} <= installed
