@@ -202,7 +202,8 @@ if [[ $NARROW == 0 && $WIDE == 0 && -n $NARROWED ]]; then
   echo "  deploy identity stays narrowed to ${NARROWED//$'\n'/, } (--wide grants the subscription again)"
 else
   if [[ -n $SOURCE_REGISTRY ]]; then
-    assign "$DEPLOY_PRINCIPAL" ServicePrincipal Reader "$(az acr show --name "$SOURCE_REGISTRY" --query id -o tsv)"
+    SOURCE_REGISTRY_ID=$(az acr show --name "$SOURCE_REGISTRY" --query id -o tsv)
+    assign "$DEPLOY_PRINCIPAL" ServicePrincipal Reader "$SOURCE_REGISTRY_ID"
   fi
   # Every grant before any removal: the identity is never left without its rights half-way.
   for role in Contributor "Role Based Access Control Administrator"; do

@@ -87,6 +87,7 @@ PARAMETERS=("$URL" "@$TOKEN_FILE" "$LABEL" "$VM")
 az vm run-command invoke --resource-group "$GROUP" --name "$VM" --command-id RunShellScript \
   --scripts "@$ROOT/scripts/runner-setup.sh" --parameters "${PARAMETERS[@]}" --query 'value[0].message' -o tsv
 
+# 30 looks 10 s apart by default; the variables shorten the wait where nothing real is waited for.
 ATTEMPTS=${DEPLOY_RUNNER_ATTEMPTS:-30} INTERVAL=${DEPLOY_RUNNER_INTERVAL:-10}
 for ((attempt = 1; attempt <= ATTEMPTS; attempt++)); do
   STATUS=$(gh api --paginate "$API" --jq ".runners[] | select(.name == \"$VM\") | .status") || STATUS=""

@@ -44,6 +44,7 @@ case "$*" in
   "role assignment list"*"--all"*) ;;
   "role assignment list"*) [[ $exists == 1 ]] && echo assignment-id ;;
   "acr show --name kaitogitopsdev --query id -o tsv") echo /subscriptions/s/resourceGroups/kaito-dev-rg1234/providers/Microsoft.ContainerRegistry/registries/kaitogitopsdev ;;
+  "acr show"*) echo "ERROR: The resource with name '$4' and type 'Microsoft.ContainerRegistry/registries' could not be found" >&2; exit 3 ;;
   "identity create --name "*) echo "principal-of-$4" ;;
   "identity show"*) echo client-id ;;
   "group show --name kaito-dev-rg1234 --query id -o tsv") echo /subscriptions/s/resourceGroups/kaito-dev-rg1234 ;;
@@ -230,3 +231,10 @@ def test_narrowing_before_the_first_up_is_refused(tmp_path: Path):
                             capture_output=True, text=True, env=env)
     assert result.returncode == 1 and "no resource_group_name output yet" in result.stderr, result.stderr
     assert "role assignment delete" not in (tmp_path / "az.log").read_text()
+
+
+def test_a_source_registry_that_does_not_exist_stops_prod_narrowing_before_anything_is_removed(tmp_path: Path):
+    _run_with_roles(tmp_path, "prod")
+    result, calls = _run_with_roles(tmp_path, "prod", "--narrow", "--source-registry", "kaitogitopsdevtypo")
+    assert result.returncode != 0 and "could not be found" in result.stderr, result.stderr
+    assert not [c for c in calls if c.startswith("az role assignment delete")], calls
