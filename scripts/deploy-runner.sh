@@ -74,6 +74,22 @@ if [[ -n $RUNNER_GROUP ]]; then
 else
   API="repos/$REPO/actions/runners" URL="https://github.com/$REPO"
 fi
+# Runner status from GitHub: online, offline, or "" when no runner has that name.
+runner_status() {
+  gh api --paginate "$API" --jq ".runners[] | select(.name == \"$VM\") | .status"
+}
+# A registered runner is left alone: no new registration token is made, so none can show up on a VM where
+# jobs already run (a token registers any runner, under any label, for an hour).
+STATUS=$(runner_status)
+if [[ $STATUS == online ]]; then
+  echo "Runner $VM is already registered and online with the label $LABEL."
+  exit 0
+elif [[ -n $STATUS ]]; then
+  echo "deploy-runner: runner $VM is registered but $STATUS: look at the VM, or remove the runner on GitHub" \
+    "(Settings > Actions > Runners) and run this again to register it anew" >&2
+  exit 1
+fi
+
 # A registration token is valid for an hour (GitHub REST API, "Create a registration token"). az reads an
 # argument written @<file> from that file (azure-cli azure/cli/core/commands/__init__.py,
 # _expand_file_prefixed_files), so the token is in no command line on this machine.
@@ -90,7 +106,7 @@ az vm run-command invoke --resource-group "$GROUP" --name "$VM" --command-id Run
 # 30 looks 10 s apart by default; the variables shorten the wait where nothing real is waited for.
 ATTEMPTS=${DEPLOY_RUNNER_ATTEMPTS:-30} INTERVAL=${DEPLOY_RUNNER_INTERVAL:-10}
 for ((attempt = 1; attempt <= ATTEMPTS; attempt++)); do
-  STATUS=$(gh api --paginate "$API" --jq ".runners[] | select(.name == \"$VM\") | .status") || STATUS=""
+  STATUS=$(runner_status) || STATUS=""
   if [[ $STATUS == online ]]; then
     echo "Runner $VM is online with the label $LABEL."
     exit 0

@@ -32,8 +32,12 @@ STUBS = {
     "az": 'echo "az $*" >> "$STUB_LOG"\n'
           'for a in "$@"; do [[ $a == @* && $a != *.sh ]] && cat "${a#@}" >> "$STUB_FILES"; done\n'
           'case "$*" in "vm show"*) [[ ${STUB_EXISTS:-0} == 1 ]] || exit 3 ;; esac\n',
+    # Each look at the runner list answers the next line of $STUB_STATUSES (the last one repeats); "none":
+    # no runner of that name.
     "gh": 'echo "gh $*" >> "$STUB_LOG"\n'
-          'case "$*" in *registration-token*) echo REGISTRATION-TOKEN ;; *) echo "${STUB_STATUS:-online}" ;; esac\n',
+          'case "$*" in *registration-token*) echo REGISTRATION-TOKEN ;;\n'
+          '  *) status=$(head -n1 "$STUB_STATUSES"); [[ $(wc -l < "$STUB_STATUSES") -gt 1 ]] && sed -i 1d "$STUB_STATUSES"\n'
+          '     [[ $status == none ]] || echo "$status" ;;\nesac\n',
     "sleep": 'exit 0\n',
 }
 
@@ -51,7 +55,9 @@ def test_bad_arguments_exit_2_with_a_message(args, message):
     assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
-def _run(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+def _run(tmp_path: Path, *args: str, statuses: tuple[str, ...] = ("none", "online"),
+         **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    (tmp_path / "statuses").write_text("\n".join(statuses) + "\n")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     for name, body in STUBS.items():
@@ -63,6 +69,7 @@ def _run(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedPr
     result = subprocess.run(["bash", str(SCRIPT), "prod", "--repo", "example-org/kaito-gitops", *args],
                             capture_output=True, text=True,
                             env={"PATH": f"{bin_dir}:/usr/bin:/bin", "STUB_LOG": str(log), "STUB_FILES": str(files),
+                                 "STUB_STATUSES": str(tmp_path / "statuses"),
                                  "DEPLOY_RUNNER_ATTEMPTS": "3", **env})
     return result, log.read_text().splitlines()
 
@@ -93,10 +100,22 @@ def test_each_role_gets_its_own_vm_in_the_runner_subnet_and_registers_its_label(
 def test_a_runner_that_never_comes_online_fails_the_script(tmp_path: Path):
     """The Linux RunCommand extension reports success even when the script failed (Azure/azure-cli#14425), so
     the run-command's answer cannot be trusted: only GitHub's list of runners can."""
-    result, calls = _run(tmp_path, "--role", "deploy", STUB_STATUS="offline")
+    result, calls = _run(tmp_path, "--role", "deploy", statuses=("none", "offline"))
     assert result.returncode == 1, result.stdout
     assert "kaito-gitops-prod-deploy-runner is not online" in result.stderr and "status: offline" in result.stderr
-    assert len([c for c in calls if c.startswith("gh api --paginate")]) == 3, "bounded by DEPLOY_RUNNER_ATTEMPTS"
+    assert len([c for c in calls if c.startswith("gh api --paginate")]) == 1 + 3, "bounded by DEPLOY_RUNNER_ATTEMPTS"
+
+
+@pytest.mark.parametrize("status, code, message", [
+    ("online", 0, "already registered and online"),
+    ("offline", 1, "registered but offline"),
+])
+def test_a_registered_runner_gets_no_new_registration_token(tmp_path: Path, status, code, message):
+    """A registration token registers any runner under any label for an hour; made for a VM whose runner
+    already takes jobs, it would be visible to those jobs while the set-up runs."""
+    result, calls = _run(tmp_path, "--role", "deploy", statuses=(status,), STUB_EXISTS="1")
+    assert result.returncode == code and message in result.stdout + result.stderr, result.stdout + result.stderr
+    assert not [c for c in calls if "registration-token" in c or c.startswith("az vm run-command")], calls
 
 
 def test_a_runner_group_registers_the_runner_on_the_organization(tmp_path: Path):
