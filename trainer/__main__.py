@@ -17,6 +17,7 @@ from pathlib import Path
 
 from trainer.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from trainer.data import DataError
+from trainer.text import escape
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 143
 
@@ -49,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _escape_trainer_records(record: logging.LogRecord) -> bool:
+    """Our log lines quote paths and file content: one printable line each (a traceback still follows intact)."""
+    if record.name.split(".")[0] == "trainer":
+        record.msg, record.args = escape(record.getMessage()), None
+    return True
+
+
 def _train(args) -> int:
     cfg = load_config(args.config)  # before importing torch: a bad config fails in a second
     if args.nproc_per_node < 1:
@@ -74,16 +82,18 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(0, "train")  # KAITO's entry point takes no sub-command
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_escape_trainer_records)
     try:
         if args.command == "check":
             load_config(args.config)
-            print(f"{args.config}: ok")
+            print(f"{escape(args.config)}: ok")
             return EXIT_OK
         if args.command == "package":
             from trainer.package import package_adapter, parse_annotations
 
             package_adapter(args.adapter, args.out, args.config, args.data, parse_annotations(args.annotation))
-            print(f"adapter image context written to {args.out}")
+            print(f"adapter image context written to {escape(args.out)}")
             return EXIT_OK
         return _train(args)
     except (ConfigError, DataError) as err:

@@ -215,6 +215,27 @@ def test_too_little_usable_data_exits_2(tmp_path, tiny_model_dir, make_chat_parq
     assert "20 usable training examples, at least 50 are needed" in output and "Traceback" not in output
 
 
+@pytest.mark.parametrize("error, code", [(PermissionError(13, "Permission denied"), 2), (OSError(5, "Input/output error"), 1)])
+def test_unreadable_data_fails_the_job_at_once_and_an_io_error_is_retried(tmp_path, tiny_model_dir, chat_parquet,
+                                                                          monkeypatch, capsys, error, code):
+    """Exit 2 is what the Job's podFailurePolicy fails at once (infra/render/bundled.py); 1 is retried."""
+    import pyarrow.parquet as pq
+
+    from infra.render.bundled import TRAINER_CONFIG_ERROR_EXIT
+    from trainer.__main__ import main
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in pq.read_table(chat_parquet).to_pylist()))
+    original = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(error) if self == data else original(self))
+    path = tmp_path / "training_config.yaml"
+    path.write_text(yaml.safe_dump(kaito_config("lora-params.yaml", tiny_model_dir, data, tmp_path / "results")))
+    assert main(["--config", str(path), "--data", str(tmp_path)]) == code
+    if code == 2:
+        assert code == TRAINER_CONFIG_ERROR_EXIT
+        assert f"error: {data}: cannot read the data file (Permission denied)" in capsys.readouterr().err
+
+
 def test_missing_config_file_exits_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "trainer", "--config", str(tmp_path / "none.yaml")],
                           capture_output=True, text=True, cwd=REPO, env={**os.environ})
@@ -236,6 +257,18 @@ def test_data_file_resolution_prefers_top_level_and_skips_validation(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="DatasetConfig.dataset_path: no .parquet, .jsonl, .json, .csv file"):
         resolve_data_path(None, tmp_path / "empty", "DatasetConfig.dataset_path")
+
+
+def test_a_data_folder_the_pod_cannot_read_is_a_config_error(tmp_path, monkeypatch):
+    from trainer.config import ConfigError
+    from trainer.train import resolve_data_path
+
+    denied = tmp_path / "private"
+    monkeypatch.setattr(Path, "rglob", lambda self, pattern: (_ for _ in ()).throw(
+        PermissionError(13, "Permission denied", str(denied))))
+    with pytest.raises(ConfigError, match=f"DatasetConfig.dataset_path: {denied}: cannot read the data file "
+                                          r"\(Permission denied\)"):
+        resolve_data_path(None, tmp_path, "DatasetConfig.dataset_path")
 
 
 BUDGET = 512  # tokens per pack: about six of the tiny chat examples (80 tokens on average)
