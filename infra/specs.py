@@ -59,6 +59,7 @@ class _Collector:
     """Diagnostics for one environment, with the document each path points into."""
 
     problems: list[Diagnostic] = field(default_factory=list)
+    notices: list[Diagnostic] = field(default_factory=list)  # suggestions that never fail validation
 
     def add(self, doc: Document, json_path: str, message: str, hint: str = "") -> None:
         self.problems.append(Diagnostic(doc.path, doc.line(json_path), json_path, message, hint))
@@ -155,7 +156,8 @@ def load_environment(env: str, root: Path | None = None, base: Environment | Non
     workloads = [w for w, _ in pairs]
     if out.problems:
         raise SpecError(sorted(set(out.problems)))
-    return Environment(name=env, defaults=defaults, workloads=sorted(workloads, key=lambda w: (w.kind, w.name)))
+    return Environment(name=env, defaults=defaults, workloads=sorted(workloads, key=lambda w: (w.kind, w.name)),
+                       notices=sorted(set(out.notices)))
 
 
 def _read(path: Path, out: _Collector) -> Document:
@@ -379,6 +381,10 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], de
     if spec["method"] == "lora" and "quantization" in spec:
         out.add(doc, "$.spec.quantization", "lora trains on unquantized weights and must not set quantization",
                 "remove quantization, or use method: qlora")
+    if not w.retired and (hint := catalog.method_hint(spec)):
+        out.notices.append(Diagnostic(doc.path, doc.line("$.spec.method"), "$.spec.method", f"notice: {hint}",
+                                      "optional: set method: lora and remove quantization; the method is never "
+                                      "changed for you"))
     for part in ("train", "validation"):
         if part in spec["data"]:
             _check_data_source(doc, f"$.spec.data.{part}", spec["data"][part], out)

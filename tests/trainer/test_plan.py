@@ -110,3 +110,33 @@ def test_plan_suggests_lora_where_qlora_is_not_needed_and_never_applies_it(bundl
     # phi-4 in bf16 (about 37 GiB) does not fit an A10's 24 GiB: qlora is needed there
     assert catalog.method_hint(with_spec(w, **{"placement.instanceType": A10, "baseModel": "phi-4"}).spec) is None
     assert catalog.method_hint(with_spec(w, method="lora").spec) is None
+
+
+def test_validate_suggests_lora_as_a_notice_naming_file_line_and_field_and_exits_0(bundled_workload, capsys,
+                                                                                    tmp_path, monkeypatch):
+    import shutil
+
+    from infra.cli import main
+
+    _, w = bundled_workload
+    before = w.path.read_bytes()
+    line = next(i for i, text in enumerate(before.decode().splitlines(), 1) if text.strip().startswith("method:"))
+    monkeypatch.chdir(w.path.parents[3])  # the repository: paths are shown relative to it
+    shown = w.path.relative_to(w.path.parents[3])
+    assert main(["validate", str(shown)]) == 0
+    out, err = capsys.readouterr()
+    assert out == "ok: 1 workload in 1 environment\n"  # the result on stdout is unchanged
+    assert err.startswith(f"{shown}:{line}: $.spec.method: notice: method: lora also fits one GPU of "
+                          "Standard_NC24ads_A100_v4"), err
+    assert "the method is never changed for you" in err and w.path.read_bytes() == before
+    # a file asked for without a suggestion gets none from its neighbours
+    assert main(["validate", str(shown.with_name("phi3-dolly.yaml"))]) == 0
+    assert capsys.readouterr().err == ""
+    # where bf16 LoRA is chosen already there is nothing to suggest (where it does not fit: the test above)
+    tree = tmp_path / "workloads"
+    shutil.copytree(w.path.parents[1], tree / "dev")
+    copy = tree / "dev" / w.path.relative_to(w.path.parents[1])
+    assert "method: qlora\n  quantization: 4bit\n" in before.decode()
+    copy.write_text(before.decode().replace("method: qlora\n  quantization: 4bit\n", "method: lora\n"))
+    assert main(["validate", str(copy)]) == 0
+    assert "notice" not in capsys.readouterr().err
