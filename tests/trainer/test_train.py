@@ -303,6 +303,63 @@ def test_the_production_entry_point_packs_many_examples_per_step(tmp_path, tiny_
     assert steps_logged(out) == list(range(1, batches + 1))
 
 
+# What a CPU test changes in a rendered ConfigMap: where things are, and the two GPU-only kernels.
+CPU_OVERRIDES = {("ModelConfig", "pretrained_model_name_or_path"), ("TrainingArguments", "output_dir"),
+                 ("BundledConfig", "checkpoint_dir"), ("BundledConfig", "attn_implementation"),
+                 ("TrainingArguments", "use_liger_kernel")}
+
+
+@pytest.mark.parametrize("batch_size", [8, None], ids=["spec-batchSize-8", "no-batchSize"])
+def test_the_rendered_dev_config_run_by_the_production_entry_point_packs_many_examples_per_step(
+        tmp_path, tiny_model_dir, chat_parquet, batch_size):
+    """The dev environment's bundled TuningJob rendered (infra/render) and run by `python -m trainer` as the Job
+    runs it (data found under --data): the rendered token budget packs examples; batchSize caps them."""
+    import copy
+    import dataclasses
+    import shutil
+
+    from infra.render import tuning
+    from infra.specs import load_environment
+
+    env = load_environment("dev")
+    w = env.by_name("phi3-dolly-bundled")
+    hyper = {k: v for k, v in w.spec["hyperparameters"].items() if k != "batchSize"}
+    if batch_size is not None:
+        hyper["batchSize"] = batch_size
+    w = dataclasses.replace(w, spec={**w.spec, "hyperparameters": hyper})
+    rendered = yaml.safe_load(tuning.config_map(env, w)["data"]["training_config.yaml"])
+    body = rendered["training_config"]
+    budget = body["BundledConfig"]["max_tokens_per_batch"]
+    assert budget > 4096 and body["TrainingArguments"]["num_train_epochs"] == 1  # the plan's budget, not batch 1
+    cfg = copy.deepcopy(rendered)
+    out = tmp_path / "results"
+    cfg["training_config"]["ModelConfig"]["pretrained_model_name_or_path"] = str(tiny_model_dir)
+    cfg["training_config"]["TrainingArguments"].update(output_dir=str(out), use_liger_kernel=False)
+    cfg["training_config"]["BundledConfig"].update(checkpoint_dir=str(tmp_path / "pvc"), attn_implementation="sdpa")
+    changed = {(section, key) for section, keys in cfg["training_config"].items() for key, value in keys.items()
+               if body.get(section, {}).get(key, "<unset>") != value}
+    assert changed == CPU_OVERRIDES
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(chat_parquet, data / "000-train.parquet")  # the name the Job's download step gives it
+    path = tmp_path / "training_config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "trainer", "--nproc-per-node", "1", "--config", str(path),
+                           "--data", str(data)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    packs = next(line for line in output.splitlines() if "packing 120 examples into" in line)
+    batches = int(packs.split("into ")[1].split()[0])
+    assert f"of at most {budget} tokens" in packs
+    if batch_size is None:  # the budget alone decides: the 120 short examples fit one pack
+        assert batches == 1, packs
+    else:  # batchSize keeps its meaning: at most that many examples per step
+        assert batches == 120 // batch_size, packs
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train"]["global_step"] == batches  # one epoch, one optimizer step per pack
+    assert (out / "fine_tuning_completed.txt").is_file() and (out / "adapter_model.safetensors").is_file()
+
+
 def test_two_processes_write_the_adapter_one_process_writes_with_the_same_global_batch(
         tmp_path, tiny_model_dir, chat_parquet):
     runs = {}
@@ -349,9 +406,13 @@ def test_sigterm_stops_both_ranks_at_one_checkpoint_and_the_rerun_resumes(tmp_pa
     assert json.loads((out / "metrics.json").read_text())["train"]["resumed_from_step"] == stopped_at
 
 
-def test_a_checkpoint_of_another_config_is_ignored(tmp_path, tiny_model_dir, chat_parquet):
+def test_a_checkpoint_of_another_config_or_data_is_ignored(tmp_path, tiny_model_dir, chat_parquet,
+                                                           make_chat_parquet):
+    import shutil
+
     out = tmp_path / "results"
-    cfg = packed_config(tiny_model_dir, chat_parquet, out, max_steps=4, save_strategy="steps", save_steps=2)
+    data = shutil.copy(chat_parquet, tmp_path / "train.parquet")
+    cfg = packed_config(tiny_model_dir, data, out, max_steps=4, save_strategy="steps", save_steps=2)
     code, output = run_trainer(cfg, tmp_path)
     assert code == 0, output[-3000:]
     finished = out / "checkpoints" / "checkpoint-4"
@@ -365,6 +426,15 @@ def test_a_checkpoint_of_another_config_is_ignored(tmp_path, tiny_model_dir, cha
     assert code == 0, output[-3000:]
     assert f"ignoring checkpoint {finished}: it was written for another config or data" in output
     assert "no complete checkpoint" in output and "reusing its adapter" not in output
+    assert json.loads((out / "metrics.json").read_text())["train"]["resumed_from_step"] == 0
+
+    code, output = run_trainer(cfg, tmp_path)  # that run finished in turn: reused
+    assert code == 0 and "training had finished at step 4: reusing its adapter" in output, output[-3000:]
+    make_chat_parquet(data, 120, seed=3)  # the same file name and config, other rows
+    code, output = run_trainer(cfg, tmp_path)
+    assert code == 0, output[-3000:]
+    assert f"ignoring checkpoint {finished}: it was written for another config or data" in output
+    assert "reusing its adapter" not in output
     assert json.loads((out / "metrics.json").read_text())["train"]["resumed_from_step"] == 0
 
 
