@@ -162,7 +162,7 @@ class TuningPlan:
 
 
 @cache
-def architectures() -> dict[str, dict[str, int]]:
+def architectures() -> dict[str, dict[str, Any]]:
     return _load("architectures.yaml")["architectures"]
 
 
@@ -190,7 +190,7 @@ def plan_tuning(preset_name: str, method: str, quantization: str | None, rank: i
     p, arch, gpu = preset(preset_name), architectures().get(preset_name), sku(instance_type)
     if p is None or p.params_b is None or arch is None or gpu is None or not gpu.gpus:
         return None
-    embeddings = 2 * arch["vocab"] * arch["hidden"]
+    embeddings = (1 if arch.get("tied") else 2) * arch["vocab"] * arch["hidden"]  # input embeddings and head
     params = p.params_b * 1e9
     if method == "lora":
         weights = params * _tuning_table()["bytes_per_param"]["lora"]

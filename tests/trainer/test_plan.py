@@ -44,6 +44,38 @@ def test_the_budget_holds_the_longest_example_and_grows_with_the_gpu(preset):
     assert not (large.gradient_checkpointing and not small.gradient_checkpointing)
 
 
+def _kaito_catalog() -> dict[str, dict]:
+    models = yaml.safe_load((catalog.DATA / "kaito" / "model_catalog.yaml").read_text())["models"]
+    return {m["name"].lower(): m for m in models}
+
+
+def _parameters(arch: dict) -> int:
+    """Weights of a decoder with this shape: attention (fused or not, same count), SwiGLU MLP, two norms per
+    layer, embeddings and head (one matrix when tied), final norm."""
+    h, head_dim = arch["hidden"], arch["hidden"] // arch["heads"]
+    qkv = (arch["heads"] + 2 * arch["kv_heads"]) * head_dim
+    layer = h * qkv + (qkv if arch.get("qkv_bias") else 0) + arch["heads"] * head_dim * h + 3 * h * arch["intermediate"] + 2 * h
+    return arch["layers"] * layer + (1 if arch.get("tied") else 2) * arch["vocab"] * h + h
+
+
+@pytest.mark.parametrize("preset", sorted(catalog.architectures()))
+def test_every_shape_matches_kaitos_catalog_and_its_weight_files(preset):
+    arch, entry = catalog.architectures()[preset], _kaito_catalog()[catalog.architectures()[preset]["catalog"]]
+    assert (arch["hidden"], arch["layers"], arch["heads"], arch["kv_heads"]) == (
+        entry["hiddenSize"], entry["numHiddenLayers"], entry["numAttentionHeads"], entry["numKeyValueHeads"])
+    assert entry["modelFileSize"].endswith("Gi")
+    bf16_parameters = float(entry["modelFileSize"][:-2]) * 2**30 / 2
+    assert _parameters(arch) == pytest.approx(bf16_parameters, rel=0.002)
+    assert catalog.preset(preset).params_b == pytest.approx(_parameters(arch) / 1e9, rel=0.02)  # data/presets.yaml
+
+
+def test_the_weight_file_check_tells_tied_from_untied_embeddings():
+    """It can fail: Phi-4-mini's shape with a second (untied) embedding matrix misses its files by 16%."""
+    arch = dict(catalog.architectures()["phi-4-mini-instruct"], tied=False)
+    files = float(_kaito_catalog()[arch["catalog"]]["modelFileSize"][:-2]) * 2**30 / 2
+    assert _parameters(arch) / files - 1 > 0.15
+
+
 def test_a_higher_rank_or_bf16_weights_leave_less_room():
     assert plan(rank=256).max_tokens_per_batch <= plan(rank=8).max_tokens_per_batch
     assert plan(method="lora").max_tokens_per_batch <= plan(method="qlora").max_tokens_per_batch
