@@ -172,3 +172,52 @@ def test_validate_suggests_lora_as_a_notice_naming_file_line_and_field_and_exits
     copy.write_text(before.decode().replace("method: qlora\n  quantization: 4bit\n", "method: lora\n"))
     assert main(["validate", str(copy)]) == 0
     assert "notice" not in capsys.readouterr().err
+
+
+def _saved_activation_bytes(lora_dropout: float, tokens: int, arch: dict) -> tuple[float, int]:
+    """Bytes of the tensors autograd keeps for backward inside the decoder layers of a Phi-3-shaped model in
+    bf16 with LoRA on every linear layer, run under bf16 autocast as the Trainer runs a bf16 step (the weights
+    themselves excluded); and peft's count of trainable parameters."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import Phi3Config, Phi3ForCausalLM
+
+    torch.manual_seed(0)
+    config = Phi3Config(vocab_size=arch["vocab"], hidden_size=arch["hidden"], intermediate_size=arch["intermediate"],
+                        num_hidden_layers=arch["layers"], num_attention_heads=arch["heads"],
+                        num_key_value_heads=arch["heads"], max_position_embeddings=tokens, pad_token_id=0,
+                        bos_token_id=0, eos_token_id=0)
+    config._attn_implementation = "sdpa"  # on the CPU a flash kernel: it saves q, k, v, output, log-sum-exp
+    model = get_peft_model(Phi3ForCausalLM(config).to(torch.bfloat16), LoraConfig(
+        r=16, lora_alpha=32, lora_dropout=lora_dropout, task_type="CAUSAL_LM",
+        target_modules=["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]))
+    model.train()
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    inside = [False]
+    for layer in model.base_model.model.model.layers:
+        layer.register_forward_pre_hook(lambda *_: inside.__setitem__(0, True))
+        layer.register_forward_hook(lambda *_: inside.__setitem__(0, False))
+    saved, alive = {}, []
+
+    def pack(tensor):
+        if inside[0] and tensor.untyped_storage().data_ptr() not in weights:
+            alive.append(tensor)  # held, so that no other tensor can reuse its address while we count
+            saved[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    ids = torch.randint(0, arch["vocab"], (1, tokens))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(input_ids=ids, labels=ids)
+    return sum(saved.values()), model.get_nb_trainable_parameters()[0]
+
+
+@pytest.mark.parametrize("lora_dropout", [0.0, 0.05])
+def test_the_activation_estimate_is_at_or_a_little_above_what_autograd_saves(lora_dropout):
+    """Calibration on the CPU: phi-3-mini's ratio of intermediate to hidden size (8/3), two layers. The bytes
+    per token come from two lengths, so what does not grow with the tokens (casts of the adapter) cancels."""
+    arch = {"hidden": 384, "intermediate": 1024, "layers": 2, "heads": 6, "vocab": 1000}
+    (short, adapter), (long, _) = (_saved_activation_bytes(lora_dropout, n, arch) for n in (256, 1024))
+    measured = (long - short) / (1024 - 256)
+    estimate = catalog._bytes_per_token(arch, checkpointing=False, lora_dropout=lora_dropout > 0, fused_loss=True)
+    assert measured <= estimate <= 1.25 * measured, (measured, estimate)
+    assert adapter == catalog.adapter_parameters(arch, 16)
