@@ -121,6 +121,24 @@ def test_metrics_compare_base_and_tuned_on_held_out_data(qlora_run):
     assert [r["step"] for r in log if "loss" in r] == list(range(1, 9))
 
 
+def test_the_default_schedule_is_cosine_after_a_warm_up(qlora_run):
+    """KAITO's QLoRA ConfigMap sets no schedule: ours applies, 3% warm-up (one of 8 steps), then cosine to 0."""
+    from torch.optim import SGD
+    from transformers import get_cosine_schedule_with_warmup
+
+    optimizer = SGD([torch.zeros(1, requires_grad=True)], lr=2e-4)
+    schedule = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=1, num_training_steps=8)
+    expected = []
+    for _ in range(8):
+        expected.append(schedule.get_last_lr()[0])
+        optimizer.step()
+        schedule.step()
+    log = [json.loads(line) for line in (qlora_run["out"] / "train_log.jsonl").read_text().splitlines()]
+    rates = [r["learning_rate"] for r in log if "loss" in r]
+    assert rates == pytest.approx(expected, rel=1e-6) and rates[0] < rates[1] > rates[-1]
+    assert "lr_scheduler" not in (REPO / "infra/data/kaito/qlora-params.yaml").read_text()
+
+
 def test_lora_run_is_reproducible_with_a_seed(tmp_path, tiny_model_dir, chat_parquet):
     adapters = []
     for name in ("a", "b"):
