@@ -221,3 +221,16 @@ def test_the_activation_estimate_is_at_or_a_little_above_what_autograd_saves(lor
     estimate = catalog._bytes_per_token(arch, checkpointing=False, lora_dropout=lora_dropout > 0, fused_loss=True)
     assert measured <= estimate <= 1.25 * measured, (measured, estimate)
     assert adapter == catalog.adapter_parameters(arch, 16)
+
+
+def test_the_job_fails_at_once_exactly_on_the_trainers_config_error_code(bundled_workload):
+    """Data and config errors exit 2 (trainer/__main__.py) and the Job fails without retrying on 2 alone:
+    1 (unexpected, e.g. an I/O error) and 143 (SIGTERM, checkpointed) are retried."""
+    from trainer.__main__ import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED
+
+    env, w = bundled_workload
+    rules = bundled.job(env, w, {})["spec"]["podFailurePolicy"]["rules"]
+    fail = [r for r in rules if r["action"] == "FailJob"]
+    assert fail == [{"action": "FailJob", "onExitCodes": {"containerName": "trainer", "operator": "In",
+                                                          "values": [EXIT_CONFIG]}}]
+    assert not {EXIT_FAILED, EXIT_INTERRUPTED} & set(fail[0]["onExitCodes"]["values"])
