@@ -46,7 +46,8 @@ WORKLOAD_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")  # a Service (DNS-1035
 # Mounts of the tuning pod besides outputDir: the bundled engine's Job, and KAITO's tuning Job, which mounts
 # /mnt/config, /mnt/data (KAITO pkg/utils/common_preset.go) and /mnt/output (pkg/workspace/tuning/preset_tuning.go).
 OTHER_MOUNTS = {MOUNTS["config"]: "the training config", MOUNTS["data"]: "the training data",
-                VALIDATION_DIR: "the validation data", CONTINUE_DIR: "the adapter to continue from", MOUNTS["output"]: "the output volume",
+                VALIDATION_DIR: "the validation data", CONTINUE_DIR: "the adapter to continue from",
+                MOUNTS["output"]: "the output volume",
                 MOUNTS["registry-pull"]: "the registry pull credentials",
                 MOUNTS["registry-push"]: "the registry push credentials"}
 MAX_WORKLOAD_NAME = 52  # a StatefulSet's pods get the label <name>-<10-character hash>, at most 63 characters
