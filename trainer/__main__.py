@@ -66,13 +66,18 @@ def _train(args) -> int:
         from trainer.distributed import launch
 
         return launch(["train", "--config", str(args.config), "--data", str(args.data)], args.nproc_per_node)
+    from trainer.distributed import shutdown
     from trainer.train import Interrupted, run
 
+    # Only where every rank got here (finished, or stopped after the step all agreed on): a rank that failed
+    # leaves the group alone, since destroying it could wait on peers still in a collective.
     try:
         run(cfg, args.data)
     except Interrupted as stop:
+        shutdown()
         log.warning("%s; exiting with %d so the Job runs the pod again", stop, EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
+    shutdown()
     return EXIT_OK
 
 
