@@ -55,5 +55,11 @@ validate: $(VENV)/.installed-base
 render: $(VENV)/.installed-base
 	$(VENV)/bin/kaito-gitops render --env $(ENV) --out out/$(ENV)
 
+## bench: the quick CPU benchmarks (spec validation and rendering, hostile inputs; about 10 s): a table each,
+## results in benchmarks/out/. The trainer's (minutes on a CPU, or a GPU) runs alone: benchmarks/bench_trainer.py
+bench: $(VENV)/.installed-dev
+	$(VENV)/bin/python benchmarks/bench_specs.py
+	$(VENV)/bin/python benchmarks/bench_hostile.py
+
 clean:
 	rm -rf $(VENV) out

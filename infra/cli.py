@@ -14,6 +14,7 @@ import importlib
 import io
 import os
 import sys
+from typing import Callable
 
 # command name -> module under infra.commands
 COMMANDS = {
@@ -23,6 +24,7 @@ COMMANDS = {
     "plan": "plan",
     "new": "new",
     "dataset": "dataset",
+    "retire": "retire",
 }
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -56,10 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    return guarded("kaito-gitops", lambda: args.handler(args))
+
+
+def guarded(prog: str, run: Callable[[], int]) -> int:
+    """Every entry point's last line of defence: a failure is one line and a non-zero exit, never a traceback."""
     try:
-        return int(args.handler(args))
+        return int(run())
     except KeyboardInterrupt:
-        print("kaito-gitops: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `kaito-gitops plan | head`: the reader left; say nothing more
         _silence_stdout()
@@ -69,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         from infra.diagnostics import escape
 
-        print(f"kaito-gitops: {INTERNAL_ERROR}: {type(error).__name__}: {escape(str(error))[:300]} (please report it; "
+        print(f"{prog}: {INTERNAL_ERROR}: {type(error).__name__}: {escape(str(error))[:300]} (please report it; "
               "KAITO_GITOPS_DEBUG=1 shows the traceback)", file=sys.stderr)
         return EXIT_INVALID
 

@@ -31,6 +31,10 @@ CIDR = re.compile(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
 GUID = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 # AKS: the delegated API server subnet must be at least a /28 (api-server-vnet-integration.md).
 API_SERVER_SUBNET_MAX_PREFIX = 28
+# Azure's smallest IPv4 subnet (Azure Virtual Network FAQ: "The smallest supported IPv4 subnet is /29").
+SUBNET_MAX_PREFIX = 29
+# AKS's placeholder range: only the cluster's own outbound IP, nobody outside (api-server-authorized-ip-ranges.md).
+CLUSTER_ONLY_RANGE = "0.0.0.0/32"
 # AKS concepts-storage.md recommends at least 512 GiB when the OS disk cannot be ephemeral; KAITO
 # preset images (tens of GiB each) land on the OS disk.
 GPU_OS_DISK_GIB = 512
@@ -79,6 +83,7 @@ class StackConfig:
     api_server_subnet_cidr: str = "10.225.0.0/28"
     api_server_authorized_ip_ranges: tuple[str, ...] = ()
     preview_principal_id: str = ""
+    runner_subnet_cidr: str = ""  # "": no deploy-runner subnet
 
     @property
     def login_server(self) -> str:
@@ -110,8 +115,10 @@ KEYS: dict[str, tuple[str, Any]] = {
                              False),
     "apiServerSubnetCidr": ("delegated subnet the API server is projected into (API Server VNet Integration, >= /28)",
                             "10.225.0.0/28"),
-    "apiServerAuthorizedIpRanges": ("CIDRs allowed to reach a public API server ([] = any; 0.0.0.0/32 = none outside)",
-                                    []),
+    "apiServerAuthorizedIpRanges": ("CIDRs allowed to reach a public API server, besides the deploy runner's egress "
+                                    "([] and no runner subnet: any)", []),
+    "runnerSubnetCidr": ("subnet for the self-hosted deploy runner, behind a NAT gateway whose static IP the API "
+                         "server admits; empty: none", ""),
     "previewPrincipalId": ("object id of the pull-request preview identity (read-only Kubernetes view); empty: none",
                            ""),
 }
@@ -196,6 +203,7 @@ def from_values(stack: str, values: dict[str, Any]) -> StackConfig:
         api_server_authorized_ip_ranges=tuple(get("apiServerAuthorizedIpRanges", _structured, _networks) or ()),
         preview_principal_id=get("previewPrincipalId", str,
                                  lambda v: "" if v == "" or GUID.match(v) else "must be an object id (a GUID) or empty"),
+        runner_subnet_cidr=get("runnerSubnetCidr", str, lambda v: _network(v) if v else ""),
     )
     if not problems:
         problems += _network_rules(cfg)
@@ -230,10 +238,10 @@ def _guids(value: Any) -> str:
 
 
 def _network_rules(cfg: dict[str, Any]) -> list[str]:
-    """Rules across keys: the API server subnet and its access."""
+    """Rules across keys: the API server and runner subnets, and who can reach the API server."""
     problems = []
-    api = ipaddress.ip_network(cfg["api_server_subnet_cidr"])
     vnet, nodes = ipaddress.ip_network(cfg["vnet_cidr"], strict=False), ipaddress.ip_network(cfg["node_subnet_cidr"], strict=False)
+    api = ipaddress.ip_network(cfg["api_server_subnet_cidr"])
     key = f"{NAMESPACE}:apiServerSubnetCidr"
     if api.prefixlen > API_SERVER_SUBNET_MAX_PREFIX:
         problems.append(f"{key}: {api} is smaller than AKS's minimum /28 for the API server subnet")
@@ -241,14 +249,33 @@ def _network_rules(cfg: dict[str, Any]) -> list[str]:
         problems.append(f"{key}: {api} must lie inside vnetCidr {vnet}")
     if api.overlaps(nodes):
         problems.append(f"{key}: {api} overlaps nodeSubnetCidr {nodes}")
+    runner = ipaddress.ip_network(cfg["runner_subnet_cidr"]) if cfg["runner_subnet_cidr"] else None
+    key = f"{NAMESPACE}:runnerSubnetCidr"
+    if runner is not None:
+        if runner.prefixlen > SUBNET_MAX_PREFIX:
+            problems.append(f"{key}: {runner} is smaller than Azure's smallest subnet, /29")
+        if not runner.subnet_of(vnet):  # type: ignore[arg-type]
+            problems.append(f"{key}: {runner} must lie inside vnetCidr {vnet}")
+        for other, name in ((nodes, "nodeSubnetCidr"), (api, "apiServerSubnetCidr")):
+            if runner.overlaps(other):
+                problems.append(f"{key}: {runner} overlaps {name} {other}")
     ranges = cfg["api_server_authorized_ip_ranges"]
     key = f"{NAMESPACE}:apiServerAuthorizedIpRanges"
-    if cfg["private_cluster"] and ranges:
+    public = not cfg["private_cluster"]
+    if not public and ranges:
         problems.append(f"{key}: AKS cannot combine authorized IP ranges with a private cluster; "
                         "set privateCluster: false or remove the ranges")
-    if cfg["protect"] and not cfg["private_cluster"] and not ranges:
-        problems.append(f"{key}: a protected stack with a public API server must list the CIDRs that may reach it "
-                        "(the deploy runners' egress; 0.0.0.0/32 admits none from outside)")
+    if CLUSTER_ONLY_RANGE in ranges and (len(ranges) > 1 or runner is not None):
+        problems.append(f"{key}: {CLUSTER_ONLY_RANGE} is AKS's placeholder for \"nobody outside the cluster\" and "
+                        "cannot be combined with other ranges or runnerSubnetCidr; remove it")
+    elif public and cfg["protect"] and CLUSTER_ONLY_RANGE in ranges:
+        problems.append(f"{key}: {CLUSTER_ONLY_RANGE} admits nobody outside the cluster, so no deploy job could reach "
+                        "this protected stack's API server; set runnerSubnetCidr (the deploy runner's subnet, whose "
+                        "NAT gateway IP the program admits) or list the CIDRs that deploy (docs/infrastructure.md, "
+                        "\"Reaching the API server\")")
+    elif public and cfg["protect"] and not ranges and runner is None:
+        problems.append(f"{key}: a protected stack with a public API server must say who may reach it: set "
+                        "runnerSubnetCidr (the deploy runner's subnet) or list the CIDRs that deploy")
     return problems
 
 

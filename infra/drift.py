@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+PROG = "python -m infra.drift"
 KAITO_NODEPOOL_LABEL = "karpenter.sh/nodepool"
 KAITO_WORKSPACE_LABEL = "kaito.sh/workspace"
 KAITO_WORKSPACE_NAMESPACE_LABEL = "kaito.sh/workspacenamespace"
@@ -69,8 +70,9 @@ def report(env: str, pools: list[UndeclaredPool]) -> str:
     lines = [f"**`{env}`**: {len(pools)} agent pool(s) not declared in the program:", "",
              "| pool | VM size | nodes | created by |", "|---|---|---|---|"]
     lines += [f"| `{p.name}` | {p.vm_size} | {p.count} | {p.created_by} |" for p in pools]
-    lines += ["", "A KAITO pool goes away when its Workspace is deleted (remove the spec, or "
-              "`kubectl delete workspace -n <namespace> <name>`); delete any other with "
+    lines += ["", "A KAITO pool goes away when its Workspace is deleted: for a finished tuning job, merge the "
+              "retire workflow's pull request (or set `retired: true` in its spec); a Workspace deleted only with "
+              "kubectl comes back with the next `pulumi up --refresh` or replacement. Delete any other pool with "
               "`az aks nodepool delete` after finding out who made it (docs/infrastructure.md, Drift)."]
     return "\n".join(lines) + "\n"
 
@@ -91,33 +93,38 @@ def load_agent_pools(path: Path) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from infra.config import ConfigError
-    from infra.diagnostics import SpecError
-    from infra.plan import stacks
+    from infra.cli import guarded
 
-    parser = argparse.ArgumentParser(prog="python -m infra.drift", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     pools_cmd = sub.add_parser("node-pools", help="report AKS agent pools the stack does not declare")
     pools_cmd.add_argument("--env", required=True, help="stack, e.g. dev")
     pools_cmd.add_argument("--agent-pools", type=Path, required=True,
                            help="file with the output of `az aks nodepool list -o json`")
     args = parser.parse_args(argv)
+    return guarded(PROG, lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from infra.config import ConfigError
+    from infra.diagnostics import SpecError
+    from infra.plan import stacks
 
     if args.env not in stacks():
-        print(f"python -m infra.drift: no stack {args.env!r} (Pulumi.{args.env}.yaml); stacks: "
+        print(f"{PROG}: no stack {args.env!r} (Pulumi.{args.env}.yaml); stacks: "
               f"{', '.join(stacks())}", file=sys.stderr)
         return 2
     try:
         agent_pools = load_agent_pools(args.agent_pools)
         declared = declared_pools(args.env)
     except ValueError as error:
-        print(f"python -m infra.drift: {error}", file=sys.stderr)
+        print(f"{PROG}: {error}", file=sys.stderr)
         return 2
     except ConfigError as error:
-        print(f"python -m infra.drift: Pulumi.{args.env}.yaml is invalid:", *error.problems, sep="\n", file=sys.stderr)
+        print(f"{PROG}: Pulumi.{args.env}.yaml is invalid:", *error.problems, sep="\n", file=sys.stderr)
         return 2
     except SpecError as error:
-        print(f"python -m infra.drift: workloads/{args.env}/ does not validate:", *sorted(map(str, error.diagnostics)),
+        print(f"{PROG}: workloads/{args.env}/ does not validate:", *sorted(map(str, error.diagnostics)),
               sep="\n", file=sys.stderr)
         return 2
     pools = undeclared_pools(agent_pools, declared)

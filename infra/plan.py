@@ -46,6 +46,7 @@ class PlannedResource:
     replace_on_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
     ignore_changes: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # former URNs the engine would match in the state
 
 
 @dataclass
@@ -150,9 +151,25 @@ def _computed_outputs(args) -> dict[str, Any]:
                 for i in identity["userAssignedIdentities"]}}
     elif args.typ == "azure-native:containerregistry:Registry":
         state["loginServer"] = f"{str(name).lower()}.azurecr.io"
+    elif args.typ == "azure-native:network:PublicIPAddress":
+        state["ipAddress"] = "203.0.113.10"  # TEST-NET-3 (RFC 5737): Azure allocates a static IP on creation
     elif args.typ == "azure-native:managedidentity:UserAssignedIdentity":
         state.update(principalId=f"{args.name}-principal-id", clientId=f"{args.name}-client-id")
     return state
+
+
+def _alias_urn(alias: Any, request: Any, stack: str) -> str:
+    """The URN an alias stands for, as the engine forms it: `urn:pulumi:<stack>::<project>::<parent's
+    qualified type>$<type>::<name>`, the root stack's type left out, unset parts taken from the resource
+    (pulumi/pulumi pkg/resource/deploy/deployment.go `generateURN`, source_eval.go alias specs). The mock
+    monitor does put `pulumi:pulumi:Stack$` before top-level types, so that is dropped here too."""
+    if alias.WhichOneof("alias") == "urn":
+        return alias.urn
+    spec = alias.spec
+    parent = "" if spec.noParent else (spec.parentUrn if spec.WhichOneof("parent") == "parentUrn" else request.parent)
+    parent_types = [t for t in (parent.split("::")[2].split("$") if parent else []) if t != "pulumi:pulumi:Stack"]
+    chain = "$".join([*parent_types, spec.type or request.type])
+    return f"urn:pulumi:{spec.stack or stack}::{spec.project or PROJECT}::{chain}::{spec.name or request.name}"
 
 
 def run_program(cfg: StackConfig, env: Environment) -> Plan:
@@ -190,7 +207,8 @@ def run_program(cfg: StackConfig, env: Environment) -> Plan:
                     protect=bool(request.protect), dependencies=list(request.dependencies),
                     replace_on_changes=list(request.replaceOnChanges),
                     delete_before_replace=bool(request.deleteBeforeReplace),
-                    ignore_changes=list(request.ignoreChanges)))
+                    ignore_changes=list(request.ignoreChanges),
+                    aliases=[_alias_urn(a, request, cfg.stack) for a in request.aliases]))
             return response
 
     mocks = Mocks()

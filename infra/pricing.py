@@ -167,7 +167,8 @@ def gpu_nodes(env: Environment, pools: list, region: str | None) -> list[GpuNode
             held_on_pool[env.defaults["nodePool"]] = held_on_pool.get(env.defaults["nodePool"], 0) + count
             continue
         instance = w.spec["placement"]["instanceType"]
-        billing = ("from deploy until the spec is retired (KAITO keeps the node after the job ends)"
+        billing = ("from deploy until the spec is retired (KAITO keeps the node after the job ends; the retire "
+                   "workflow proposes that within 15 minutes)"
                    if w.kind == TUNING_KIND else "while deployed")
         kind = "InferenceSet" if count > 1 else "Workspace"  # KAITO makes an InferenceSet's Workspaces
         workspaces.append(GpuNodes(f"{kind} {w.namespace}/{w.name}", instance, str(count), billing, count, False,

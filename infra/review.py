@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from infra import pricing
+from infra.cli import guarded
 from infra.diagnostics import escape
 from infra.diff import RefError, check_ref
 from infra.model import INFERENCE_KIND, TUNING_KIND, Environment, Workload
 from infra.render.names import COMPONENT_LABEL, TEAM_LABEL
 from infra.specs import gpus_held
 
+PROG = "python -m infra.review"
 MARKER = "<!-- kaito-gitops-plan -->"
 NAME_LABEL = "app.kubernetes.io/name"
 # Changes outside workloads/ that change what every environment deploys.
@@ -240,7 +242,8 @@ def _after_job(w: Workload, price: pricing.Price | None) -> str:
     """What keeps billing once training is done: KAITO keeps a tuning Workspace's node until it is deleted."""
     if w.spec["engine"] == "bundled":
         return "pool scales to zero"
-    return f"node stays up, {_money(price.regular if price else None)}/h, until `retired: true`"
+    return (f"node stays up, {_money(price.regular if price else None)}/h, until `retired: true` "
+            "(the retire workflow's pull request)")
 
 
 MAIN_ACTIONS = ("added", "changed", "removed")  # counted in the summary even when zero
@@ -357,10 +360,12 @@ def gpu_node_lines(plan) -> list[str]:
 
 
 def retirement_warnings(env: Environment) -> list[str]:
-    """KAITO tuning Workspaces keep their GPU node until deleted: remind to retire the finished ones."""
-    return [f"`{w.name}` (engine kaito) keeps a {w.spec['placement']['instanceType']} node after its job ends; "
-            "once `kubectl get workspace` shows it succeeded, set `retired: true` in its spec so the next deploy "
-            "deletes it" for w in env.workloads
+    """KAITO tuning Workspaces keep their GPU node until deleted: say who retires the finished ones."""
+    return [f"`{w.name}` (engine kaito) keeps a {w.spec['placement']['instanceType']} node after its job ends, "
+            "until its spec is retired: the retire workflow opens that pull request within 15 minutes of KAITO "
+            "reporting the end, set to merge itself once checks and reviews pass (it needs the retire GitHub App and "
+            "identity, docs/gitops.md)"
+            for w in env.workloads
             if w.kind == TUNING_KIND and w.spec["engine"] == "kaito" and not w.retired
             and env.defaults["kaito"]["nodeProvisioning"] == "auto"]
 
@@ -471,7 +476,7 @@ PREVIEW_FAILED = "pulumi preview did not succeed"
 def preview_status(folder: Path, env: str) -> str:
     """The preview step's outcome the workflow wrote (success, failure, cancelled, skipped), or `missing`."""
     outcome = folder / f"{env}.outcome"
-    return outcome.read_text().strip() if outcome.is_file() else "missing"
+    return outcome.read_text(errors="replace").strip() if outcome.is_file() else "missing"
 
 
 def _previews(folder: Path | None, env: str) -> str | None:
@@ -480,14 +485,19 @@ def _previews(folder: Path | None, env: str) -> str | None:
     text = folder / f"{env}.txt"
     status = preview_status(folder, env)
     if status != "success":
-        return f"{PREVIEW_FAILED} ({status}); see the workflow run.\n" + (text.read_text() if text.is_file() else "")
-    return text.read_text() if text.is_file() else None
+        return f"{PREVIEW_FAILED} ({status}); see the workflow run.\n" + (_read(text) or "")
+    return _read(text)
+
+
+def _read(path: Path) -> str | None:
+    """A preview's output as text, whatever bytes the tool wrote."""
+    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
 
 
 def main(argv: list[str] | None = None) -> int:
     from infra.specs import REPO_ROOT, WORKLOADS_DIR, environments
 
-    parser = argparse.ArgumentParser(prog="python -m infra.review", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     envs_cmd = sub.add_parser("envs", help="print the environments the change touches, as a JSON list")
     envs_cmd.add_argument("--base", required=True, help="git ref the pull request merges into, e.g. origin/main")
@@ -497,19 +507,21 @@ def main(argv: list[str] | None = None) -> int:
     out_cmd.add_argument("--previews", type=Path, help="folder with <env>.txt / <env>.outcome from pulumi preview")
     out_cmd.add_argument("--out", type=Path, help="file to write (default: stdout)")
     args = parser.parse_args(argv)
+    return guarded(PROG, lambda: _run(args, environments(WORKLOADS_DIR), REPO_ROOT))
 
-    known = environments(WORKLOADS_DIR)
+
+def _run(args: argparse.Namespace, known: list[str], repo_root: Path) -> int:
     try:
-        touched = affected_environments(changed_files(args.base, REPO_ROOT), known)
+        touched = affected_environments(changed_files(args.base, repo_root), known)
     except RefError as exc:
-        print(f"python -m infra.review: {escape(str(exc))}", file=sys.stderr)
+        print(f"{PROG}: {escape(str(exc))}", file=sys.stderr)
         return 2
     if args.command == "envs":
         print(json.dumps(touched))
         return 0
     unknown = sorted(set(args.env or []) - set(known))
     if unknown:
-        print(f"python -m infra.review: unknown environment(s) {escape(', '.join(unknown))}; "
+        print(f"{PROG}: unknown environment(s) {escape(', '.join(unknown))}; "
               f"environments: {escape(', '.join(known))}",
               file=sys.stderr)
         return 2
@@ -518,7 +530,12 @@ def main(argv: list[str] | None = None) -> int:
     failed = [e for e in envs if args.previews and preview_status(args.previews, e) != "success"]
     text = comment(sections, args.base, envs, failed)
     if args.out:
-        args.out.write_text(text, encoding="utf-8")
+        try:
+            args.out.write_text(text, encoding="utf-8")
+        except OSError as error:
+            print(f"{PROG}: --out {escape(str(args.out))}: cannot write: {escape(error.strerror or str(error))}",
+                  file=sys.stderr)
+            return 2
     else:
         sys.stdout.write(text)
     return 0

@@ -7,29 +7,32 @@
 #   - the identities GitHub Actions logs in as, with federated credentials for this repository:
 #     `id-kaito-gitops-<env>-deploy` (subject repo:<repo>:environment:<env>) and the shared, read-only
 #     `id-kaito-gitops-preview` (subjects repo:<repo>:pull_request and repo:<repo>:ref:refs/heads/main);
-#   - their rights on state and key, and on the subscription (deploy: Contributor and Role Based Access
-#     Control Administrator; preview: Reader);
+#   - their rights on state and key, and on Azure: deploy: Contributor and Role Based Access Control
+#     Administrator on the subscription (with --narrow, after the stack's first `up`: on the stack's
+#     resource group only); preview: Reader on the subscription;
 #   - the stack, `pulumi stack init <env>`, which writes `encryptedkey` into Pulumi.<env>.yaml: commit it.
 # It prints the GPU quota of the region and the GitHub variables to set. See docs/infrastructure.md.
 #
 # Usage: scripts/bootstrap.sh <env> --repo <owner/name> --state-account <storage account name>
-#        [--group <resource group, default kaito-gitops-bootstrap>]
+#        [--group <resource group, default kaito-gitops-bootstrap>] [--narrow]
+# --narrow, after the stack's first `up`: the deploy identity's rights move to the stack's resource group.
 set -euo pipefail
 
 usage() {
-  echo "usage: scripts/bootstrap.sh <env> --repo <owner/name> --state-account <name> [--group <resource group>]" >&2
+  echo "usage: scripts/bootstrap.sh <env> --repo <owner/name> --state-account <name> [--group <resource group>] [--narrow]" >&2
   exit 2
 }
 
 ENVIRONMENT=${1:-}
 [[ -n $ENVIRONMENT && $ENVIRONMENT != -* ]] || usage
 shift
-REPO="" STATE_ACCOUNT="" GROUP=kaito-gitops-bootstrap
+REPO="" STATE_ACCOUNT="" GROUP=kaito-gitops-bootstrap NARROW=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --repo) REPO=${2:-}; shift 2 ;;
     --state-account) STATE_ACCOUNT=${2:-}; shift 2 ;;
     --group) GROUP=${2:-}; shift 2 ;;
+    --narrow) NARROW=1; shift ;;
     *) usage ;;
   esac
 done
@@ -61,6 +64,15 @@ assign() {
       --role "$role" --scope "$scope" -o none
   fi
   echo "  $role -> $principal on ${scope##*/providers/}"
+}
+
+# Removes a role assignment where one exists.
+unassign() {
+  local principal=$1 role=$2 scope=$3
+  if [[ -n $(az role assignment list --assignee "$principal" --role "$role" --scope "$scope" --query '[0].id' -o tsv) ]]; then
+    az role assignment delete --assignee "$principal" --role "$role" --scope "$scope"
+    echo "  $role -> $principal removed from ${scope}"
+  fi
 }
 
 # Creates a user-assigned identity (PUT: idempotent) and prints its principal ID.
@@ -131,19 +143,15 @@ federate "$DEPLOY" "github-environment-$ENVIRONMENT" "repo:$REPO:environment:$EN
 federate "$PREVIEW" github-pull-request "repo:$REPO:pull_request"
 federate "$PREVIEW" github-main "repo:$REPO:ref:refs/heads/main"
 
-step "rights: the deploy identity writes state, the preview identity only reads it"
-assign "$DEPLOY_PRINCIPAL" ServicePrincipal "Storage Blob Data Contributor" "$STATE_SCOPE"
-assign "$DEPLOY_PRINCIPAL" ServicePrincipal "Key Vault Crypto User" "$KEY_SCOPE"
-assign "$DEPLOY_PRINCIPAL" ServicePrincipal Contributor "/subscriptions/$SUBSCRIPTION"
-assign "$DEPLOY_PRINCIPAL" ServicePrincipal "Role Based Access Control Administrator" "/subscriptions/$SUBSCRIPTION"
-assign "$PREVIEW_PRINCIPAL" ServicePrincipal "Storage Blob Data Reader" "$STATE_SCOPE"
-assign "$PREVIEW_PRINCIPAL" ServicePrincipal "Key Vault Crypto User" "$KEY_SCOPE"
-assign "$PREVIEW_PRINCIPAL" ServicePrincipal Reader "/subscriptions/$SUBSCRIPTION"
-
 step "stack $ENVIRONMENT"
 BACKEND="azblob://$CONTAINER?storage_account=$STATE_ACCOUNT"
+STACK_GROUP=""
 if command -v pulumi >/dev/null; then
   pulumi login "$BACKEND"
+  if [[ $NARROW == 1 ]]; then
+    STACK_GROUP=$(pulumi stack output resource_group_name --stack "$ENVIRONMENT" --cwd "$ROOT" 2>/dev/null) || STACK_GROUP=""
+    [[ -n $STACK_GROUP ]] || { echo "bootstrap: --narrow: stack $ENVIRONMENT has no resource_group_name output yet; run its first pulumi up" >&2; exit 1; }
+  fi
   if ! pulumi stack select "$ENVIRONMENT" --cwd "$ROOT" 2>/dev/null; then
     pulumi stack init "$ENVIRONMENT" --secrets-provider "$SECRETS_PROVIDER" --cwd "$ROOT"
     echo "  Pulumi.$ENVIRONMENT.yaml now has its encryptedkey: commit it."
@@ -152,6 +160,24 @@ else
   echo "  no pulumi CLI: install it, then run: pulumi login '$BACKEND' &&" \
     "pulumi stack init $ENVIRONMENT --secrets-provider '$SECRETS_PROVIDER'"
 fi
+
+step "rights: the deploy identity writes state, the preview identity only reads it"
+assign "$DEPLOY_PRINCIPAL" ServicePrincipal "Storage Blob Data Contributor" "$STATE_SCOPE"
+assign "$DEPLOY_PRINCIPAL" ServicePrincipal "Key Vault Crypto User" "$KEY_SCOPE"
+# Azure resources: until the stack's first `up` the program must create its resource group, and Azure
+# registers resource providers, both subscription-wide actions; once the group exists, everything the
+# program creates is inside it (docs/infrastructure.md, "Identities and rights"), so --narrow after the
+# first `up` moves the deploy identity's rights from the subscription to that group.
+SUBSCRIPTION_SCOPE="/subscriptions/$SUBSCRIPTION"
+DEPLOY_SCOPE=$SUBSCRIPTION_SCOPE
+[[ -z $STACK_GROUP ]] || DEPLOY_SCOPE=$(az group show --name "$STACK_GROUP" --query id -o tsv)
+for role in Contributor "Role Based Access Control Administrator"; do
+  assign "$DEPLOY_PRINCIPAL" ServicePrincipal "$role" "$DEPLOY_SCOPE"
+  [[ $DEPLOY_SCOPE == "$SUBSCRIPTION_SCOPE" ]] || unassign "$DEPLOY_PRINCIPAL" "$role" "$SUBSCRIPTION_SCOPE"
+done
+assign "$PREVIEW_PRINCIPAL" ServicePrincipal "Storage Blob Data Reader" "$STATE_SCOPE"
+assign "$PREVIEW_PRINCIPAL" ServicePrincipal "Key Vault Crypto User" "$KEY_SCOPE"
+assign "$PREVIEW_PRINCIPAL" ServicePrincipal Reader "$SUBSCRIPTION_SCOPE"
 
 step "GitHub: Settings > Secrets and variables > Actions > Variables"
 echo "  repository: AZURE_TENANT_ID=$TENANT AZURE_SUBSCRIPTION_ID=$SUBSCRIPTION PULUMI_STATE_ACCOUNT=$STATE_ACCOUNT"

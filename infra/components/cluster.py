@@ -25,6 +25,8 @@ class ClusterArgs:
     node_subnet_id: pulumi.Input[str]
     api_server_subnet_id: pulumi.Input[str]
     identity_id: pulumi.Input[str]
+    # The config's ranges plus the deploy runner's egress; empty for a private cluster.
+    authorized_ip_ranges: pulumi.Input[Sequence[str]]
     # The identity's Network Contributor assignments: AKS needs them while it creates the cluster.
     identity_ready: Sequence[pulumi.Resource]
 
@@ -90,7 +92,7 @@ class Cluster(pulumi.ComponentResource):
                 "enable_vnet_integration": True,
                 "subnet_id": args.api_server_subnet_id,
                 "enable_private_cluster": cfg.private_cluster,
-                "authorized_ip_ranges": list(cfg.api_server_authorized_ip_ranges),
+                "authorized_ip_ranges": args.authorized_ip_ranges,
             },
             auto_upgrade_profile={"upgrade_channel": cfg.upgrade_channel,
                                   "node_os_upgrade_channel": cfg.node_os_upgrade_channel},

@@ -10,7 +10,10 @@ only, cannot express), so each gets its own options:
   (KAITO's webhook refuses a tuning Workspace whose ConfigMap does not exist yet);
 - a change to a field that cannot change in place (infra.lifecycle) replaces the object,
   deleting it first because the new one has the same name;
-- a removed or retired spec drops its resources, so `pulumi up` deletes its objects.
+- a removed or retired spec drops its resources, so `pulumi up` deletes its objects;
+- each object carries an alias to the URN it had when every workload was a `yaml/v2:ConfigGroup`,
+  so a stack deployed that way keeps its objects (running Workspaces included) instead of deleting
+  and re-creating them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from infra.lifecycle import immutable_paths
 NAME_LABEL = "app.kubernetes.io/name"
 # Created first within a workload: the objects the others reference by name.
 REFERENCED_KINDS = ("ConfigMap", "PersistentVolumeClaim")
+# Until one resource per object, each workload was a ConfigGroup named `<environment>-<workload>`, a child
+# of this component, and the group's name prefixed its children's: `<group>:<namespace>/<name>`
+# (pulumi-kubernetes provider/pkg/provider/yaml/v2/configgroup.go, the group's name as default
+# resourcePrefix; yaml.go `register`, the `%s:%s` name). The type token was the same as now.
+CONFIG_GROUP_TYPE = "kubernetes:yaml/v2:ConfigGroup"
 
 
 @dataclass
@@ -40,6 +48,10 @@ def resource_type(obj: dict[str, Any]) -> str:
     """The provider's type token: `kubernetes:core/v1:ConfigMap`, `kubernetes:kaito.sh/v1beta1:Workspace`."""
     api = obj["apiVersion"] if "/" in obj["apiVersion"] else f"core/{obj['apiVersion']}"
     return f"kubernetes:{api}:{obj['kind']}"
+
+
+def config_group_name(environment: str, workload: str) -> str:
+    return f"{environment}-{workload}"
 
 
 def resource_name(obj: dict[str, Any]) -> str:
@@ -72,14 +84,18 @@ class Workloads(pulumi.ComponentResource):
             if obj["kind"] != "Namespace":
                 workloads.setdefault(obj["metadata"]["labels"][NAME_LABEL], []).append(obj)
         for workload, objs in sorted(workloads.items()):
+            group = config_group_name(args.environment, workload)
+            former = pulumi.create_urn(group, CONFIG_GROUP_TYPE, parent=self)
             first = [o for o in objs if o["kind"] in REFERENCED_KINDS]
-            referenced = [self._object(o, after_namespaces) for o in first]
-            rest = [self._object(o, [*after_namespaces, *referenced]) for o in objs if o not in first]
+            referenced = [self._object(o, after_namespaces, group, former) for o in first]
+            rest = [self._object(o, [*after_namespaces, *referenced], group, former) for o in objs if o not in first]
             self.objects[workload] = referenced + rest
         self.register_outputs({"workloads": sorted(self.objects)})
 
-    def _object(self, obj: dict[str, Any], depends_on: list[pulumi.Resource]) -> KubernetesObject:
+    def _object(self, obj: dict[str, Any], depends_on: list[pulumi.Resource], group: str,
+                former_parent: pulumi.Output[str]) -> KubernetesObject:
         replace_on = list(immutable_paths(obj))
         return KubernetesObject(obj, pulumi.ResourceOptions(
             parent=self, provider=self.provider, depends_on=depends_on,
-            replace_on_changes=replace_on or None, delete_before_replace=bool(replace_on)))
+            replace_on_changes=replace_on or None, delete_before_replace=bool(replace_on),
+            aliases=[pulumi.Alias(name=f"{group}:{resource_name(obj)}", parent=former_parent)]))

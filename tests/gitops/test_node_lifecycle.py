@@ -78,7 +78,7 @@ def test_a_tuning_job_says_what_bills_after_it_ends(repo: Path):
     kaito = next(line for line in text.splitlines() if line.startswith("| `phi3-dolly-qlora` |"))
     bundled = next(line for line in text.splitlines() if line.startswith("| `phi3-dolly-bundled` |"))
     assert kaito.endswith(f"| node stays up, ${_regular('Standard_NC24ads_A100_v4', 'eastus'):,.2f}/h, "
-                          "until `retired: true` |")
+                          "until `retired: true` (the retire workflow's pull request) |")
     assert bundled.endswith("| pool scales to zero |")
 
 
@@ -139,3 +139,27 @@ def test_the_plan_json_and_text_carry_nodes_version_and_replacement_options(dev_
     text = format_text(dev_plan)
     assert "GPU nodes (which exist and which stay up):" in text
     assert "  Workspace ml-platform/phi3-dolly-qlora: 1 x Standard_NC24ads_A100_v4, bills from deploy until" in text
+
+
+@pytest.mark.parametrize("env_name", ["dev", "prod"])
+def test_only_jobs_whose_pods_end_request_gpus_from_the_pools(env_name: str):
+    """The bundled engine holds no GPU after its Job ends: the only rendered pods that request a GPU are a
+    Job's, with restartPolicy Never and no sidecar, so once they end nothing on the node requests the GPU, and
+    the cluster autoscaler counts a finished pod (phase Succeeded or Failed with restartPolicy Never) as
+    drainable before its local-storage or safe-to-evict checks (kubernetes/autoscaler cluster-autoscaler
+    simulator/drainability/rules/rules.go, rules/terminal/rule.go). The pool can then scale to minCount 0."""
+    from infra.render import render_environment
+
+    objects = render_environment(load_environment(env_name))
+    gpu_pods = []
+    for obj in objects:
+        template = obj.get("spec", {}).get("template", {}).get("spec")
+        if template and any("nvidia.com/gpu" in str(c.get("resources", {}))
+                            for c in template.get("initContainers", []) + template["containers"]):
+            gpu_pods.append((obj["kind"], template))
+    assert gpu_pods or env_name == "prod", "dev's bundled example must be among them"
+    for kind, pod in gpu_pods:
+        assert kind == "Job" and pod["restartPolicy"] == "Never"
+        assert not [c for c in pod.get("initContainers", []) if c.get("restartPolicy") == "Always"], "a sidecar"
+    pools = build_plan(env_name).config.gpu_pools
+    assert [p.min_count for p in pools] == [0] * len(pools)

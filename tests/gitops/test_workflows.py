@@ -20,7 +20,9 @@ PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 # Tools a GitHub-hosted ubuntu runner has; anything else must be a repo file, a make target or our CLI.
 RUNNER_TOOLS = {"az", "docker", "git", "echo", "printf", "mkdir", "test", "cat", "sed", "tee", "set", "exit", "{", "}",
                 "python",  # actions/setup-python
-                "pulumi"}  # pulumi/actions without `command` installs the CLI only
+                "pulumi",  # pulumi/actions without `command` installs the CLI only
+                "kubelogin",  # azure/use-kubelogin
+                "kubectl", "gh", "grep"}  # preinstalled on GitHub's ubuntu runner images
 # What a job may be granted; `write` only where named.
 WRITE_ALLOWED = {"id-token", "pull-requests"}
 
@@ -290,10 +292,14 @@ def test_a_failed_preview_fails_the_required_check_after_the_comment_is_posted()
     assert keep["if"] == "always()" and keep["env"]["OUTCOME"] == "${{ steps.preview.outcome }}"
     comment = jobs["comment"]
     assert comment["if"].startswith("always()") and "preview" in _needs(comment)
+    # A job skipped by its `if:` reports success to a required check (docs.github.com, "Using conditions to
+    # control job execution"): the comment job must not be skipped when `changes` fails, but fail instead.
+    assert "needs.changes.result" not in comment["if"], "a failed `changes` would skip, and so pass, the check"
     post = next(i for i, s in enumerate(comment["steps"]) if s.get("uses", "").startswith("actions/github-script@"))
     gate = comment["steps"][-1]
     assert post < len(comment["steps"]) - 1, "the comment is posted before the check fails"
     assert "needs.preview.result == 'failure'" in gate["if"] and "exit 1" in gate["run"]
+    assert gate["if"].startswith("always() &&") and "needs.changes.result != 'success'" in gate["if"]
     assert comment["name"] == "plan comment", "docs/gitops.md names `plan comment` as the required check"
     assert "`plan comment`" in (REPO_ROOT / "docs" / "gitops.md").read_text()
 
@@ -431,19 +437,29 @@ def test_stack_outputs_the_workflows_read_are_exported():
         assert f'pulumi.export("{name}"' in program, f"no stack output {name!r} (infra/program.py)"
 
 
-def test_every_job_that_talks_to_prod_can_run_on_the_prod_runner():
-    """prod's API server admits only the stack's apiServerAuthorizedIpRanges, which GitHub's shared runners'
-    changing addresses cannot be in (docs/infrastructure.md, "Reaching the API server"); the repository
-    variable PROD_RUNNER names a runner whose egress is listed."""
+PROD_RUNNER = ["self-hosted", "kaito-gitops-prod"]
+
+
+def test_every_job_that_talks_to_prod_runs_on_the_runner_its_api_server_admits():
+    """prod's API server admits its runner subnet's NAT gateway IP (and the cluster's own outbound IP); GitHub's
+    hosted runners have no fixed addresses (docs/infrastructure.md, "Reaching the API server"). A job whose
+    labels match no online runner waits in the queue (docs.github.com, "Choosing the runner for a job"), so
+    there is no fallback that would fail on a timeout instead."""
     seen = 0
     for name, job_id, job, _ in _pulumi_jobs():
         if job.get("environment") == "prod":
-            assert job["runs-on"] == "${{ vars.PROD_RUNNER || 'ubuntu-latest' }}", f"{name}:{job_id}"
+            assert job["runs-on"] == PROD_RUNNER, f"{name}:{job_id}"
         elif "matrix" in job.get("strategy", {}):
-            assert job["runs-on"] == "${{ matrix.environment == 'prod' && vars.PROD_RUNNER || 'ubuntu-latest' }}", \
+            assert job["runs-on"] == ("${{ matrix.environment == 'prod' && "
+                                      "fromJSON('[\"self-hosted\", \"kaito-gitops-prod\"]') || 'ubuntu-latest' }}"), \
                 f"{name}:{job_id}"
         else:
+            assert job["runs-on"] == "ubuntu-latest", f"{name}:{job_id}"
             continue
         seen += 1
     assert seen == 3
-    assert "`PROD_RUNNER`" in (REPO_ROOT / "docs" / "gitops.md").read_text()
+    label = PROD_RUNNER[1]
+    lint = yaml.safe_load((REPO_ROOT / ".github" / "actionlint.yaml").read_text())
+    assert lint["self-hosted-runner"]["labels"] == [label]
+    runbook = (REPO_ROOT / "docs" / "infrastructure.md").read_text()
+    assert f"--labels {label}" in runbook, "the runbook registers the runner with the label the jobs ask for"

@@ -48,6 +48,11 @@ def test_every_key_is_documented_in_pulumi_yaml():
     ("previewPrincipalId", "ci-preview", "must be an object id"),
     ("systemOsDiskSizeGB", 8, "must be 30-2048 GiB"),
     ("gpuPools", [{"name": "gpu", "osDiskSizeGB": 4096}], "kaito-gitops:gpuPools[0].osDiskSizeGB: 4096 must be 30-2048"),
+    ("runnerSubnetCidr", "10.226.0.1/24", "kaito-gitops:runnerSubnetCidr: '10.226.0.1/24' must be a network CIDR"),
+    ("runnerSubnetCidr", "10.226.0.0/30", "kaito-gitops:runnerSubnetCidr: 10.226.0.0/30 is smaller than Azure's smallest"),
+    ("runnerSubnetCidr", "192.168.0.0/24", "must lie inside vnetCidr"),
+    ("runnerSubnetCidr", "10.225.0.0/24", "overlaps apiServerSubnetCidr 10.225.0.0/28"),
+    ("runnerSubnetCidr", "10.224.8.0/24", "overlaps nodeSubnetCidr 10.224.0.0/16"),
 ])
 def test_bad_values_name_key_and_rule(key, value, message):
     with pytest.raises(ConfigError) as caught:
@@ -80,10 +85,29 @@ def test_authorized_ranges_cannot_be_combined_with_a_private_cluster():
     assert any("cannot combine authorized IP ranges with a private cluster" in p for p in caught.value.problems)
 
 
-def test_a_protected_public_api_server_must_list_its_ranges():
+def test_a_protected_public_api_server_must_say_who_may_reach_it():
     with pytest.raises(ConfigError) as caught:
         from_values("prod", {**BASE, "protect": True, "privateCluster": False})
-    assert any("kaito-gitops:apiServerAuthorizedIpRanges: a protected stack" in p for p in caught.value.problems)
+    assert any("kaito-gitops:apiServerAuthorizedIpRanges: a protected stack" in p and "runnerSubnetCidr" in p
+               for p in caught.value.problems)
+    assert from_values("prod", {**BASE, "protect": True, "runnerSubnetCidr": "10.226.0.0/24"})
+    assert from_values("prod", {**BASE, "protect": True, "apiServerAuthorizedIpRanges": ["198.51.100.0/28"]})
+
+
+def test_the_cluster_only_placeholder_is_refused_where_nobody_could_deploy():
+    """AKS reads 0.0.0.0/32 as "only the cluster's own outbound IP" (api-server-authorized-ip-ranges.md): a
+    protected stack with it could never be deployed again by its pipeline, so preview stops on it."""
+    with pytest.raises(ConfigError) as caught:
+        from_values("prod", {**BASE, "protect": True, "apiServerAuthorizedIpRanges": ["0.0.0.0/32"]})
+    assert caught.value.problems == [
+        "kaito-gitops:apiServerAuthorizedIpRanges: 0.0.0.0/32 admits nobody outside the cluster, so no deploy job "
+        "could reach this protected stack's API server; set runnerSubnetCidr (the deploy runner's subnet, whose NAT "
+        "gateway IP the program admits) or list the CIDRs that deploy (docs/infrastructure.md, \"Reaching the API "
+        "server\")"]
+    with pytest.raises(ConfigError) as caught:
+        from_values("dev", {**BASE, "runnerSubnetCidr": "10.226.0.0/24", "apiServerAuthorizedIpRanges": ["0.0.0.0/32"]})
+    assert "cannot be combined with other ranges or runnerSubnetCidr" in caught.value.problems[0]
+    assert from_values("dev", {**BASE, "apiServerAuthorizedIpRanges": ["0.0.0.0/32"]})  # unprotected: allowed
 
 
 def test_a_protected_private_api_server_needs_no_ranges():

@@ -46,3 +46,24 @@ def test_plan_prints_resources_pools_and_workloads(capsys):
     assert "+ azure-native:containerservice:ManagedCluster kaito-dev-aks" in out
     assert "gpua100: Standard_NC24ads_A100_v4 (1x A100 80 GiB), 0-2 nodes, up to 2 GPUs, Spot" in out
     assert "TuningJob ml-platform/phi3-dolly-qlora" in out
+
+
+def test_a_prod_stack_nobody_could_reach_stops_the_program_with_a_config_error(monkeypatch):
+    """The placeholder 0.0.0.0/32 on a protected public stack: `pulumi preview` logs the key and the fix and
+    exits 1 before registering a single resource."""
+    mocks = _Mocks()
+    values = {**stack_values("prod"), "apiServerAuthorizedIpRanges": ["0.0.0.0/32"]}
+    values.pop("runnerSubnetCidr")
+    pulumi.runtime.set_mocks(mocks, project="kaito-gitops", stack="prod", preview=True)
+    pulumi.runtime.set_all_config({f"kaito-gitops:{k}": v if isinstance(v, str) else json.dumps(v)
+                                   for k, v in values.items()})
+    logged: list[str] = []
+    monkeypatch.setattr(pulumi.log, "error", logged.append)
+    try:
+        runpy.run_path(str(REPO_ROOT / "infra" / "__main__.py"), run_name="__main__")
+    except SystemExit as exit_:
+        assert exit_.code == 1
+    else:
+        raise AssertionError("the program went on with an unreachable API server")
+    assert len(logged) == 1 and logged[0].startswith("kaito-gitops:apiServerAuthorizedIpRanges: 0.0.0.0/32 admits nobody")
+    assert mocks.types == []

@@ -239,15 +239,44 @@ def test_api_server_subnet_is_delegated_to_aks(plan):
         "Microsoft.ContainerService/managedClusters"], subnet.urn
 
 
-def test_authorized_ip_ranges_come_from_config(plan):
+RUNNER_EGRESS = "203.0.113.10/32"  # the address infra/plan.py's mocks give a public IP
+
+
+def test_authorized_ip_ranges_are_the_configs_plus_the_deploy_runners_egress(plan):
     c = one(plan, CLUSTER)
-    assert c.inputs["apiServerAccessProfile"]["authorizedIPRanges"] == list(
-        plan.config.api_server_authorized_ip_ranges), c.urn
+    runner = [RUNNER_EGRESS] if plan.config.runner_subnet_cidr else []
+    assert c.inputs["apiServerAccessProfile"]["authorizedIPRanges"] == [
+        *plan.config.api_server_authorized_ip_ranges, *runner], c.urn
 
 
-def test_prod_api_server_admits_only_listed_ranges(prod):
+def test_prod_api_server_admits_its_deploy_runner_and_no_one_else(prod):
+    """AKS admits the listed ranges plus the cluster's own outbound IP (api-server-authorized-ip-ranges.md)."""
     c = one(prod, CLUSTER)
-    assert c.inputs["apiServerAccessProfile"]["authorizedIPRanges"], c.urn
+    assert c.inputs["apiServerAccessProfile"]["authorizedIPRanges"] == [RUNNER_EGRESS], c.urn
+
+
+def test_the_runner_subnet_leaves_through_a_nat_gateway_on_the_admitted_ip(prod):
+    """A subnet's outbound connections use its NAT gateway's public IPs (Azure nat-overview.md), so the one
+    static IP the API server admits is the runner's egress, and the runner reaches the API server from it."""
+    ip = one(prod, "azure-native:network:PublicIPAddress", "runner-egress")
+    assert ip.inputs["sku"] == {"name": "Standard"} and ip.inputs["publicIPAllocationMethod"] == "Static", ip.urn
+    nat = one(prod, "azure-native:network:NatGateway", "runner-nat")
+    assert nat.inputs["publicIpAddresses"] == [{"id": f"{ip.name}-id"}], nat.urn
+    subnet = one(prod, SUBNET, "runner")
+    assert subnet.inputs["natGateway"] == {"id": f"{nat.name}-id"}, subnet.urn
+    assert subnet.inputs["addressPrefix"] == prod.config.runner_subnet_cidr, subnet.urn
+
+
+def test_without_a_runner_subnet_there_is_no_nat_gateway(dev):
+    assert not dev.config.runner_subnet_cidr
+    assert not dev.by_type("azure-native:network:NatGateway") and not dev.by_type("azure-native:network:PublicIPAddress")
+
+
+def test_a_private_cluster_gets_no_ranges_even_with_a_runner_subnet():
+    """AKS refuses authorized ranges on a private cluster; a runner in the VNet reaches it privately."""
+    c = one(variant("prod", private_cluster=True), CLUSTER)
+    assert c.inputs["apiServerAccessProfile"]["authorizedIPRanges"] == [], c.urn
+    assert c.inputs["apiServerAccessProfile"]["enablePrivateCluster"] is True, c.urn
 
 
 def test_kubernetes_providers_use_the_kubelogin_exec_kubeconfig(plan):
@@ -262,12 +291,13 @@ def test_cluster_uses_the_user_assigned_control_plane_identity(plan):
     assert c.inputs["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [f"{identity.name}-id"]}, c.urn
 
 
-def test_control_plane_identity_is_network_contributor_on_each_subnet(plan):
+def test_control_plane_identity_is_network_contributor_on_each_subnet_the_cluster_uses(plan):
+    """The node and API server subnets; the deploy runner's subnet is none of AKS's business."""
     identity = one(plan, IDENTITY, "control-plane")
     scopes = {r.inputs["scope"] for r in plan.by_type(ROLE)
               if r.inputs["roleDefinitionId"].endswith(NETWORK_CONTRIBUTOR_ROLE)
               and r.inputs["principalId"] == f"{identity.name}-principal-id"}
-    assert scopes == {f"{s.name}-id" for s in plan.by_type(SUBNET)}, identity.urn
+    assert scopes == {f"{s.name}-id" for s in plan.by_type(SUBNET) if not s.name.endswith("-runner")}, identity.urn
 
 
 def test_cluster_is_created_after_the_network_contributor_assignments(plan):
@@ -397,6 +427,24 @@ def test_every_rendered_object_is_sent_unchanged(plan):
         assert resource.type == f"kubernetes:{api}:{obj['kind']}", resource.urn
 
 
+def test_each_object_keeps_the_urn_it_had_in_its_config_group(plan):
+    """Objects used to be children of a yaml/v2 ConfigGroup `<env>-<workload>` under the Workloads component,
+    named `<group>:<namespace>/<name>` (pulumi-kubernetes provider/pkg/provider/yaml/v2/configgroup.go and
+    yaml.go `register`); the alias lets an existing stack keep them rather than delete and re-create them."""
+    stack, workloads = f"urn:pulumi:{plan.env}::kaito-gitops", "kaito-gitops:infra:Workloads"
+    objects = _objects(plan)
+    assert objects or plan.env == "prod"
+    for resource in objects:
+        meta = resource.inputs["metadata"]
+        workload = meta["labels"]["app.kubernetes.io/name"]
+        name = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+        assert resource.urn == f"{stack}::{workloads}${resource.type}::{name}"
+        assert resource.aliases == [
+            f"{stack}::{workloads}$kubernetes:yaml/v2:ConfigGroup${resource.type}::{plan.env}-{workload}:{name}"]
+    namespaces = plan.by_type(NAMESPACE)
+    assert namespaces and all(not r.aliases for r in namespaces)  # their names and parent never changed
+
+
 def test_workloads_wait_for_the_cluster_and_gpu_pools(plan):
     needed = {one(plan, CLUSTER).urn, *(p.urn for p in plan.by_type(POOL))}
     for resource in _objects(plan):
@@ -448,3 +496,12 @@ def test_kaito_controller_tolerations_are_the_charts():
     values = subprocess.run(["git", "-C", str(KAITO_REPO), "show", f"{KAITO_COMMIT}:charts/kaito/workspace/values.yaml"],
                             capture_output=True, text=True, check=True).stdout
     assert (yaml.safe_load(values).get("tolerations") or []) == KAITO_CONTROLLER_TOLERATIONS
+
+
+def test_a_runner_ip_without_an_address_stops_the_deployment_rather_than_open_the_api_server():
+    """An empty authorized list means "any address" to AKS, so a missing IP must not shrink it to that."""
+    from infra.program import _host_range
+
+    assert _host_range("203.0.113.10") == "203.0.113.10/32"
+    with pytest.raises(ValueError, match="refusing to leave the API server open"):
+        _host_range(None)

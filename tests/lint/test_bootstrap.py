@@ -32,15 +32,17 @@ case "$*" in
   "role assignment list"*) [[ $exists == 1 ]] && echo assignment-id ;;
   "identity create --name "*) echo "principal-of-$4" ;;
   "identity show"*) echo client-id ;;
+  "group show --name kaito-dev-rg1234 --query id -o tsv") echo /subscriptions/s/resourceGroups/kaito-dev-rg1234 ;;
 esac
 exit 0
 """
 
 
-def test_the_script_is_valid_bash_and_shellcheck_clean():
-    assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
+@pytest.mark.parametrize("script", sorted((REPO_ROOT / "scripts").glob("*.sh")), ids=lambda p: p.name)
+def test_every_script_is_valid_bash_and_shellcheck_clean(script: Path):
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     assert shutil.which("shellcheck"), "shellcheck is missing: `make test` installs it (Makefile, system-packages)"
-    result = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True)
+    result = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
 
@@ -55,7 +57,7 @@ def test_bad_arguments_exit_2_with_a_message(args, message):
     assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
-def _run(tmp_path: Path, exists: bool) -> list[str]:
+def _run(tmp_path: Path, exists: bool, expect_pulumi: bool = False, *extra: str) -> list[str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "az").write_text(STUB_AZ)
@@ -64,9 +66,10 @@ def _run(tmp_path: Path, exists: bool) -> list[str]:
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "STUB_LOG": str(log), "STUB_EXISTS": str(int(exists)),
            "HOME": str(tmp_path)}
     result = subprocess.run(["bash", str(SCRIPT), "dev", "--repo", "example-org/kaito-gitops",
-                             "--state-account", "kgopsstate1"], capture_output=True, text=True, env=env)
+                             "--state-account", "kgopsstate1", *extra], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "no pulumi CLI" in result.stdout and "--secrets-provider 'azurekeyvault://kaitogitops-dev" in result.stdout
+    if not expect_pulumi:
+        assert "no pulumi CLI" in result.stdout and "--secrets-provider 'azurekeyvault://kaitogitops-dev" in result.stdout
     return log.read_text().splitlines()
 
 
@@ -93,3 +96,48 @@ def test_a_second_run_creates_nothing_new(tmp_path: Path):
     creating = [c for c in calls if " create " in c and not c.startswith(("az group create", "az identity create"))]
     assert not creating, creating
     assert not [c for c in calls if c.startswith("az role assignment create")]
+
+
+# What `pulumi` answers after the stack's first `up`: its resource group is an output.
+STUB_PULUMI = r"""#!/usr/bin/env bash
+echo "pulumi $*" >> "$STUB_LOG"
+case "$*" in
+  "stack output resource_group_name"*) echo kaito-dev-rg1234 ;;
+esac
+exit 0
+"""
+
+
+def test_after_the_first_up_the_deploy_identity_is_moved_to_the_stacks_resource_group(tmp_path: Path):
+    """Everything the program creates lives in its resource group; only creating that group (and registering
+    resource providers) needs the subscription (AKS aks-service-permissions.md: the creating identity's
+    permissions are on the subnets, identities and cluster it creates)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(STUB_PULUMI)
+    (bin_dir / "pulumi").chmod(0o755)
+    wide = _run(tmp_path, True, True)
+    assert not [c for c in wide if c.startswith("az role assignment delete")], "only --narrow narrows"
+    calls = _run(tmp_path, True, True, "--narrow")
+    group = "/subscriptions/s/resourceGroups/kaito-dev-rg1234"
+    deploy = "principal-of-id-kaito-gitops-dev-deploy"
+    for role in ("Contributor", "Role Based Access Control Administrator"):
+        assert f"az role assignment list --assignee {deploy} --role {role} --scope {group} --query [0].id -o tsv" in calls
+        assert (f"az role assignment delete --assignee {deploy} --role {role} "
+                f"--scope /subscriptions/00000000-0000-0000-0000-000000000001") in calls
+    assert not [c for c in calls if c.startswith("az role assignment create") and "00000000-0000-0000-0000-000000000001" in c
+                and deploy in c]
+
+
+def test_narrowing_before_the_first_up_is_refused(tmp_path: Path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text("#!/usr/bin/env bash\n[[ $1 == stack && $2 == output ]] && exit 255\nexit 0\n")
+    (bin_dir / "pulumi").chmod(0o755)
+    (bin_dir / "az").write_text(STUB_AZ)
+    (bin_dir / "az").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "STUB_LOG": str(tmp_path / "az.log"), "HOME": str(tmp_path)}
+    result = subprocess.run(["bash", str(SCRIPT), "dev", "--repo", "o/r", "--state-account", "kgopsstate1", "--narrow"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 1 and "no resource_group_name output yet" in result.stderr, result.stderr
+    assert "role assignment delete" not in (tmp_path / "az.log").read_text()
