@@ -2,8 +2,9 @@
 
 Exit codes (the bundled Job's podFailurePolicy relies on them):
   0    success
-  1    unexpected failure (a retry may help: node or GPU trouble, out of memory)
-  2    bad configuration or input: fix training_config.yaml or the data, retrying cannot help
+  1    unexpected failure (a retry may help: node or GPU trouble)
+  2    bad configuration or input: fix training_config.yaml or the data, retrying cannot help; also out of GPU
+       memory, since a rerun packs the same batches (same seed and data) and fails the same way
   143  stopped by SIGTERM after writing a checkpoint: run again to resume
 """
 
@@ -106,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except Exception as err:  # noqa: BLE001 - the exit code decides whether the Job retries
         if type(err).__name__ == "OutOfMemoryError":
-            print(f"error: out of GPU memory ({err}); lower BundledConfig.max_tokens_per_batch (or "
-                  "TrainingArguments.per_device_train_batch_size without it) or BundledConfig.max_seq_length, or use QLoRA", file=sys.stderr)
-            return EXIT_FAILED
+            print(f"error: out of GPU memory ({escape(str(err))[:500]}); retrying would fail the same way: lower "
+                  "BundledConfig.max_tokens_per_batch (or TrainingArguments.per_device_train_batch_size without "
+                  "it) or BundledConfig.max_seq_length, or use QLoRA", file=sys.stderr)
+            return EXIT_CONFIG
         log.exception("training failed")
         return EXIT_FAILED
 

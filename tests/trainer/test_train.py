@@ -264,6 +264,27 @@ def test_unreadable_data_fails_the_job_at_once_and_an_io_error_is_retried(tmp_pa
         assert "Traceback" not in proc.stderr
 
 
+def test_out_of_gpu_memory_is_not_retried(tmp_path, monkeypatch, capsys):
+    """The same seed and data pack the same batches, so a rerun runs out of memory again: exit 2, which the
+    bundled Job's podFailurePolicy turns into a failed Job instead of six more GPU runs."""
+    import torch
+
+    import trainer.train
+    from infra.render.bundled import TRAINER_CONFIG_ERROR_EXIT
+    from trainer.__main__ import main
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\x1b[31m")
+
+    monkeypatch.setattr(trainer.train, "run", oom)
+    config = tmp_path / "training_config.yaml"
+    config.write_text("training_config: {}\n")
+    assert main(["--config", str(config), "--data", str(tmp_path)]) == TRAINER_CONFIG_ERROR_EXIT == 2
+    err = capsys.readouterr().err
+    assert "error: out of GPU memory (CUDA out of memory. Tried to allocate 2.00 GiB\\x1b[31m); retrying would" in err
+    assert "max_tokens_per_batch" in err
+
+
 def test_missing_config_file_exits_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "trainer", "--config", str(tmp_path / "none.yaml")],
                           capture_output=True, text=True, cwd=REPO, env={**os.environ})
