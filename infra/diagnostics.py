@@ -6,16 +6,11 @@ annotations jump to the spot, and names the field to change.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-# Line breaks, terminal escapes, Unicode line separators and bidi overrides: what could fake a line or hide text.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+from trainer.text import escape  # the one escaping helper; the trainer image cannot import infra
 
-
-def escape(text: str) -> str:
-    """User text (file names, values) on one line, every unsafe character written as a Python escape."""
-    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+__all__ = ["Diagnostic", "SpecError", "escape"]
 
 
 @dataclass(frozen=True, order=True)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.diagnostics import Diagnostic
+
 API_VERSION = "kaito-gitops.dev/v1alpha1"
 TUNING_KIND = "TuningJob"
 INFERENCE_KIND = "InferenceDeployment"
@@ -36,6 +38,7 @@ class Environment:
     name: str
     defaults: dict[str, Any]
     workloads: list[Workload] = field(default_factory=list)
+    notices: list[Diagnostic] = field(default_factory=list)  # suggestions `validate` prints; never errors
 
     def by_name(self, name: str) -> Workload | None:
         return next((w for w in self.workloads if w.name == name), None)

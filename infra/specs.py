@@ -29,7 +29,7 @@ from infra.model import (
 )
 from infra.render.bundled import MOUNTS
 from infra.render.names import KAITO_SUPPORTED_MINORS, KAITO_TARGET
-from infra.render.tuning import CONTINUE_DIR
+from infra.render.tuning import CONTINUE_DIR, VALIDATION_DIR
 from infra.yamlload import Document, child_path, load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,8 @@ WORKLOAD_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")  # a Service (DNS-1035
 # Mounts of the tuning pod besides outputDir: the bundled engine's Job, and KAITO's tuning Job, which mounts
 # /mnt/config, /mnt/data (KAITO pkg/utils/common_preset.go) and /mnt/output (pkg/workspace/tuning/preset_tuning.go).
 OTHER_MOUNTS = {MOUNTS["config"]: "the training config", MOUNTS["data"]: "the training data",
-                CONTINUE_DIR: "the adapter to continue from", MOUNTS["output"]: "the output volume",
+                VALIDATION_DIR: "the validation data", CONTINUE_DIR: "the adapter to continue from",
+                MOUNTS["output"]: "the output volume",
                 MOUNTS["registry-pull"]: "the registry pull credentials",
                 MOUNTS["registry-push"]: "the registry push credentials"}
 MAX_WORKLOAD_NAME = 52  # a StatefulSet's pods get the label <name>-<10-character hash>, at most 63 characters
@@ -59,6 +60,7 @@ class _Collector:
     """Diagnostics for one environment, with the document each path points into."""
 
     problems: list[Diagnostic] = field(default_factory=list)
+    notices: list[Diagnostic] = field(default_factory=list)  # suggestions that never fail validation
 
     def add(self, doc: Document, json_path: str, message: str, hint: str = "") -> None:
         self.problems.append(Diagnostic(doc.path, doc.line(json_path), json_path, message, hint))
@@ -155,7 +157,8 @@ def load_environment(env: str, root: Path | None = None, base: Environment | Non
     workloads = [w for w, _ in pairs]
     if out.problems:
         raise SpecError(sorted(set(out.problems)))
-    return Environment(name=env, defaults=defaults, workloads=sorted(workloads, key=lambda w: (w.kind, w.name)))
+    return Environment(name=env, defaults=defaults, workloads=sorted(workloads, key=lambda w: (w.kind, w.name)),
+                       notices=sorted(set(out.notices)))
 
 
 def _read(path: Path, out: _Collector) -> Document:
@@ -379,6 +382,10 @@ def _check_tuning(w: Workload, doc: Document, workloads: dict[str, Workload], de
     if spec["method"] == "lora" and "quantization" in spec:
         out.add(doc, "$.spec.quantization", "lora trains on unquantized weights and must not set quantization",
                 "remove quantization, or use method: qlora")
+    if not w.retired and (hint := catalog.method_hint(spec)):
+        out.notices.append(Diagnostic(doc.path, doc.line("$.spec.method"), "$.spec.method", f"notice: {hint}",
+                                      "optional: set method: lora and remove quantization; the method is never "
+                                      "changed for you"))
     for part in ("train", "validation"):
         if part in spec["data"]:
             _check_data_source(doc, f"$.spec.data.{part}", spec["data"][part], out)

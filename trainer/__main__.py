@@ -2,8 +2,9 @@
 
 Exit codes (the bundled Job's podFailurePolicy relies on them):
   0    success
-  1    unexpected failure (a retry may help: node or GPU trouble, out of memory)
-  2    bad configuration or input: fix training_config.yaml or the data, retrying cannot help
+  1    unexpected failure (a retry may help: node or GPU trouble)
+  2    bad configuration or input: fix training_config.yaml or the data, retrying cannot help; also out of GPU
+       memory, since a rerun packs the same batches (same seed and data) and fails the same way
   143  stopped by SIGTERM after writing a checkpoint: run again to resume
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from trainer.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from trainer.data import DataError
+from trainer.text import escape
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 143
 
@@ -49,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _escape_trainer_records(record: logging.LogRecord) -> bool:
+    """Our log lines quote paths and file content: one printable line each (a traceback still follows intact)."""
+    if record.name.split(".")[0] == "trainer":
+        record.msg, record.args = escape(record.getMessage()), None
+    return True
+
+
 def _train(args) -> int:
     cfg = load_config(args.config)  # before importing torch: a bad config fails in a second
     if args.nproc_per_node < 1:
@@ -58,13 +67,18 @@ def _train(args) -> int:
         from trainer.distributed import launch
 
         return launch(["train", "--config", str(args.config), "--data", str(args.data)], args.nproc_per_node)
+    from trainer.distributed import shutdown
     from trainer.train import Interrupted, run
 
+    # Only where every rank got here (finished, or stopped after the step all agreed on): a rank that failed
+    # leaves the group alone, since destroying it could wait on peers still in a collective.
     try:
         run(cfg, args.data)
     except Interrupted as stop:
+        shutdown()
         log.warning("%s; exiting with %d so the Job runs the pod again", stop, EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
+    shutdown()
     return EXIT_OK
 
 
@@ -74,16 +88,18 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(0, "train")  # KAITO's entry point takes no sub-command
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_escape_trainer_records)
     try:
         if args.command == "check":
             load_config(args.config)
-            print(f"{args.config}: ok")
+            print(f"{escape(args.config)}: ok")
             return EXIT_OK
         if args.command == "package":
             from trainer.package import package_adapter, parse_annotations
 
             package_adapter(args.adapter, args.out, args.config, args.data, parse_annotations(args.annotation))
-            print(f"adapter image context written to {args.out}")
+            print(f"adapter image context written to {escape(args.out)}")
             return EXIT_OK
         return _train(args)
     except (ConfigError, DataError) as err:
@@ -91,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except Exception as err:  # noqa: BLE001 - the exit code decides whether the Job retries
         if type(err).__name__ == "OutOfMemoryError":
-            print(f"error: out of GPU memory ({err}); lower BundledConfig.max_tokens_per_batch (or "
-                  "TrainingArguments.per_device_train_batch_size without it) or BundledConfig.max_seq_length, or use QLoRA", file=sys.stderr)
-            return EXIT_FAILED
+            print(f"error: out of GPU memory ({escape(str(err))[:500]}); retrying would fail the same way: lower "
+                  "BundledConfig.max_tokens_per_batch (or TrainingArguments.per_device_train_batch_size without "
+                  "it) or BundledConfig.max_seq_length, or use QLoRA", file=sys.stderr)
+            return EXIT_CONFIG
         log.exception("training failed")
         return EXIT_FAILED
 

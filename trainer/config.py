@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from trainer import safe_yaml
+from trainer.text import escape
 
 DEFAULT_CONFIG_PATH = "/mnt/config/training_config.yaml"
 DEFAULT_WEIGHTS_PATH = "/workspace/tfs/weights"
@@ -29,9 +30,10 @@ class ConfigError(Exception):
     """One or more problems in training_config.yaml; each line names the section and key."""
 
     def __init__(self, problems: list[str], source: str = "training_config.yaml"):
-        self.problems = problems
-        self.source = source
-        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+        # Keys, values and paths come from the user's file: each problem stays one printable line.
+        self.problems = [escape(p) for p in problems]
+        self.source = escape(source)
+        super().__init__("\n".join(f"{self.source}: {p}" for p in self.problems))
 
 
 def _help(text: str, default: Any = MISSING, factory: Any = MISSING) -> Any:

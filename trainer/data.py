@@ -11,6 +11,7 @@ Rows that cannot be used are counted per reason in the report, never silently dr
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 from collections import Counter
@@ -18,13 +19,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from trainer.text import escape
+
 MIN_EXAMPLES = 50
 ROLES = ("system", "user", "assistant")
 FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 
 
 class DataError(Exception):
-    """The data cannot be trained on; the message names the file and the fix."""
+    """The data cannot be trained on; the message names the file and the fix.
+
+    Paths, column names and reader messages quote the user's files: the message is escaped onto one line.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(escape(message))
 
 
 @dataclass
@@ -55,13 +64,41 @@ def read_rows(path: Path, extension: str | None = None) -> list[dict[str, Any]]:
     datasets.disable_progress_bars()
     try:
         table = datasets.load_dataset(fmt, data_files=str(path), split="train", keep_in_memory=True)
+    except OSError as err:
+        raise unreadable(path, err) or err from None
     except Exception as err:  # noqa: BLE001 - any reader failure is a bad file for the user
         raise DataError(f"{path}: cannot be read as {fmt}: {str(err).splitlines()[0][:300]}") from None
     return list(table)
 
 
+# Reading errors the user fixes (a wrong path, permissions, a folder or link where a file belongs); others, such as
+# EIO from a failing volume, are left to propagate: the trainer exits 1 and the Job retries.
+_USER_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.ELOOP}
+
+
+class UnreadableData(DataError):
+    """A data file the pod cannot read; `error` is the OSError behind it."""
+
+    def __init__(self, message: str, error: OSError):
+        super().__init__(message)
+        self.error = error
+
+
+def unreadable(path: Path, err: OSError) -> UnreadableData | None:
+    """The DataError for a reading failure the user must fix, or None when a retry may help."""
+    if err.errno is not None and err.errno not in _USER_ERRNOS:
+        return None
+    reason = err.strerror or (str(err).splitlines() or [type(err).__name__])[0][:300]
+    return UnreadableData(f"{path}: cannot read the data file ({reason}); check that the volume or download puts "
+                     "a readable file there (the pod runs as user 1000) and that DatasetConfig.dataset_path or "
+                     "BundledConfig.validation_path names it", err)
+
+
 def _require_utf8(path: Path) -> None:
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise unreadable(path, err) or err from None
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.credentials import CREDENTIAL, SIGNED_URL
-from trainer.data import MIN_EXAMPLES, DataError, detect_layout, read_rows, to_conversation
+from trainer.data import MIN_EXAMPLES, DataError, UnreadableData, detect_layout, read_rows, to_conversation
 
 # Linear time on any input: the local part starts only where a run of its characters starts (the
 # lookbehind), so a long run without "@" is scanned once, not once from every position.
@@ -55,6 +55,8 @@ def check_file(path: Path, tokenizer=None, max_seq_length: int = 2048) -> CheckR
         if not rows:
             raise DataError(f"{path}: no rows")
         report.layout = detect_layout(rows[0].keys())
+    except UnreadableData as err:  # not a finding about the data: the caller reports the file itself
+        raise err.error from None
     except DataError as err:
         report.errors.append(str(err) if str(path) in str(err) else f"{path}: {err}")
         return report

@@ -54,6 +54,16 @@ def agree(flag: bool, device) -> bool:
     return bool(value.item())
 
 
+def shutdown() -> None:
+    """Destroy the process group once this rank needs no more collectives, as torch's docs ask ("Shutdown" in
+    torch.distributed): left to interpreter exit, gloo's worker threads can abort the process (SIGABRT, exit 134,
+    "terminate called without an active exception": pytorch/pytorch#190489), which the Job would retry."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

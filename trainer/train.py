@@ -17,6 +17,7 @@ from trainer import distributed
 from trainer.checkpoint import (CompleteCheckpoints, JsonLinesLog, StopOnSigterm, fingerprint,
                                 latest_complete_checkpoint)
 from trainer.config import ConfigError, TrainerConfig
+from trainer.data import unreadable
 from trainer.evaluate import evaluate, plot_losses
 from trainer.model import attach_adapter, bf16_supported, check_kernels, load_base_model, load_tokenizer
 
@@ -39,6 +40,15 @@ def resolve_data_path(configured: str | None, data_dir: Path, key: str, exclude:
     path = data_dir if configured is None else Path(configured)
     if not path.is_absolute():
         path = data_dir / path
+    try:
+        return _find_data_file(path, data_dir, key, exclude)
+    except OSError as err:  # a folder the pod's user cannot read: fix the volume, retrying cannot help
+        if (problem := unreadable(Path(err.filename or path), err)) is None:
+            raise
+        raise ConfigError([f"{key}: {problem}"]) from None
+
+
+def _find_data_file(path: Path, data_dir: Path, key: str, exclude: Path | None) -> Path:
     if path.is_file():
         return path
     if path.is_dir():

@@ -32,11 +32,11 @@ def run(args: argparse.Namespace) -> int:
     except _Usage as problem:
         print(f"kaito-gitops validate: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    shown, hidden, count = set(), 0, 0
+    shown, hidden, count, notices = set(), 0, 0, []
     for (root, env), paths in sorted(selected.items()):
         count += sum(1 for f in workload_files(root / env) if _within(f, paths))
         try:
-            load_environment(env, root)
+            notices += [n for n in load_environment(env, root).notices if _within(Path(n.path), paths)]
         except SpecError as error:
             mine = {d for d in error.diagnostics if _within(Path(d.path), paths)}
             shown |= mine
@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
               "see them with `kaito-gitops validate`", file=sys.stderr)
     if shown or hidden:
         return EXIT_INVALID
+    for notice in notices:  # suggestions, on stderr: stdout stays the result, and the exit code 0
+        print(notice, file=sys.stderr)
     environments_seen = len(selected)
     print(f"ok: {count} workload{'s' * (count != 1)} in {environments_seen} "
           f"environment{'s' * (environments_seen != 1)}")

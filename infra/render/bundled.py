@@ -200,7 +200,7 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
             else:
                 pull_secrets += source.get("pullSecrets", [])
                 init.append(_pull_image(f"fetch-{part}-data", source["image"], target, volume, target))
-        data_mounts.append(_mount(volume, target, read_only="volume" in source))
+        data_mounts.append(_mount(volume, target, read_only=True))  # the trainer only reads the data
     trainer_mounts += data_mounts
     if "continueFrom" in spec:
         ref = spec["continueFrom"]
@@ -233,7 +233,7 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
             ["package", f"--adapter={spec['outputDir']}", f"--out={context}",
              f"--config={CONFIG_FILE}", f"--data={MOUNTS['data']}", *lineage],
             [_mount("results", spec["outputDir"]), _mount("config", read_only=True),
-             *[{**m, "readOnly": True} for m in data_mounts]])]
+             *[dict(m) for m in data_mounts]])]  # copies: a shared dict would be written as a YAML alias
         volumes.append({"name": "registry-push", "secret": {
             "secretName": output["image"]["pushSecret"],
             "items": [{"key": ".dockerconfigjson", "path": "config.json"}]}})

@@ -16,7 +16,9 @@ from infra.render.common import resource, source
 
 _FastDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 # Where the bundled Job puts validation data and a continued adapter (infra/render/bundled.py mounts them).
-VALIDATION_DIR = "/mnt/data/validation"
+# Not under /mnt/data: a mount nested in the read-only training-data volume fails the container's start,
+# the runtime cannot create its mount point there (kubernetes/kubernetes#121294).
+VALIDATION_DIR = "/mnt/validation"
 CONTINUE_DIR = "/mnt/continue"  # the pulled image lands in image/, its data/ next to it
 TRAINER_MAX_SEQ_LENGTH = 2048  # BundledConfig.max_seq_length's default (trainer/config.py)
 

@@ -149,6 +149,44 @@ def test_every_job_shape_is_strictly_valid_with_one_volume_per_mount_path(dev, s
     kubernetes_validate.validate(job, version, strict=True)
 
 
+SOURCES = {"urls": {"urls": ["https://h/d.jsonl"]}, "image": {"image": "r.example.com/d:1"},
+           "volume": {"volume": {"claimName": "d"}}}
+
+
+@pytest.mark.parametrize("validation", [*SOURCES, None])
+@pytest.mark.parametrize("train", SOURCES)
+def test_no_mount_sits_inside_a_read_only_one_and_the_trainer_reads_validation_where_it_lands(dev, train, validation):
+    """A data volume is mounted read-only; a mount inside it cannot get its mount point and the container does
+    not start (kubernetes/kubernetes#121294). Validation data downloaded next to a read-only training volume
+    must land in a writable emptyDir of its own, where the rendered config points the trainer."""
+    from infra.render import tuning
+
+    w = dev.by_name(JOB)
+    data = {"train": SOURCES[train], **({"validation": SOURCES[validation]} if validation else {})}
+    w = dataclasses.replace(w, spec={**w.spec, "data": data})
+    job = bundled.job(dev, w, {})
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    for container in _containers(job):
+        mounts = container["volumeMounts"]
+        for outer in (m for m in mounts if m.get("readOnly")):
+            inside = [m["mountPath"] for m in mounts if m["mountPath"].startswith(outer["mountPath"].rstrip("/") + "/")]
+            assert not inside, (container["name"], outer["mountPath"], inside)
+    config = tuning.training_config(w)["training_config"]["BundledConfig"]
+    if validation is None:
+        assert "validation_path" not in config
+        return
+    assert config["validation_path"] == tuning.VALIDATION_DIR
+    trainer_mount = next(m for m in _named(job, "trainer")["volumeMounts"] if m["mountPath"] == tuning.VALIDATION_DIR)
+    assert trainer_mount["readOnly"] is True  # the trainer only reads it, whichever source filled it
+    volume = volumes[trainer_mount["name"]]
+    if validation == "volume":
+        assert volume["persistentVolumeClaim"] == {"claimName": "d", "readOnly": True}
+    else:  # filled by an init container, which mounts it writable
+        assert volume == {"name": trainer_mount["name"], "emptyDir": {}}
+        fetcher = _named(job, "fetch-validation-data")
+        assert {"name": trainer_mount["name"], "mountPath": tuning.VALIDATION_DIR} in fetcher["volumeMounts"]
+
+
 def test_pulumi_program_sends_the_job_with_its_skip_await_annotation():
     """Under Pulumi's mocks: the Job resource's inputs are the rendered Job, annotation included (the provider
     reads skipAwait from a resource's inputs)."""

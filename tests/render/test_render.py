@@ -96,7 +96,7 @@ def test_training_config_has_kaitos_six_sections_and_the_hyperparameters():
                                 "DataCollator", "DatasetConfig"]
     # The budget and checkpointing come from catalog.plan_tuning for one A100 80 GB (tests/trainer/test_plan.py).
     assert config["BundledConfig"] == {"checkpoint_dir": "/mnt/results/checkpoints", "max_seq_length": 2048,
-                                       "attn_implementation": "flash_attention_2", "max_tokens_per_batch": 12032,
+                                       "attn_implementation": "flash_attention_2", "max_tokens_per_batch": 10240,
                                        "max_examples_per_batch": 8}
     assert config["TrainingArguments"]["gradient_checkpointing"] is False
     assert config["TrainingArguments"]["use_liger_kernel"] is True

@@ -177,3 +177,26 @@ def test_passthrough_keys_exist_in_transformers():
     assert not set(TrainingArguments.LEGACY) & ta, "a legacy key still exists: forward it instead"
     lora = {f.name for f in dataclasses.fields(peft.LoraConfig) if f.init}
     assert set(LoraConfig.PASSTHROUGH) | ({f.name for f in dataclasses.fields(LoraConfig)} - {"extra"}) <= lora
+
+
+def test_keys_values_and_paths_from_the_file_are_escaped(tmp_path):
+    path = tmp_path / "conf\x1b[31m.yaml"
+    path.write_text('training_config:\n  LoraConfig: {"r\\e]0;title\\a": 4, lora_alpha: "\\u202e8"}\n')
+    proc = subprocess.run([sys.executable, "-m", "trainer", "check", "--config", str(path)],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: ") or line.startswith(str(tmp_path)) for line in lines)
+    assert "conf\\x1b[31m.yaml: LoraConfig.r\\x1b]0;title\\x07: unknown key" in proc.stderr
+    assert not any(ch in proc.stderr for ch in "\x1b\x07\u202e"), proc.stderr
+
+
+def test_the_trainers_log_lines_are_escaped_and_library_lines_left_alone():
+    import logging
+
+    from trainer.__main__ import _escape_trainer_records
+
+    ours = logging.LogRecord("trainer.train", logging.INFO, __file__, 1, "resuming from %s", ("/pvc/\x1b[2J\n",), None)
+    theirs = logging.LogRecord("transformers.trainer", logging.INFO, __file__, 1, "table\n%s", ("row",), None)
+    assert _escape_trainer_records(ours) and _escape_trainer_records(theirs)
+    assert ours.getMessage() == "resuming from /pvc/\\x1b[2J\\n" and theirs.getMessage() == "table\nrow"

@@ -159,3 +159,31 @@ def test_packed_batch_gives_the_same_loss_as_examples_one_by_one(tiny_model_dir,
     packed_sum, packed_tokens = summed_loss(packed)
     assert packed_tokens == sum(n for _, n in one_by_one)
     assert packed_sum == pytest.approx(sum(s for s, _ in one_by_one), rel=1e-4)
+
+
+@pytest.mark.parametrize("error, expected", [
+    (PermissionError(13, "Permission denied"), "cannot read the data file (Permission denied); check that"),
+    (IsADirectoryError(21, "Is a directory"), "cannot read the data file (Is a directory)"),
+])
+def test_a_file_the_user_must_fix_is_a_data_error(tmp_path, tiny_tokenizer, monkeypatch, error, expected):
+    path = _write(tmp_path / "t.jsonl", _qa_rows(60))
+    monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(error))
+    with pytest.raises(DataError, match=r"t\.jsonl: " + expected.replace("(", r"\(").replace(")", r"\)")):
+        tokenize_file(path, tiny_tokenizer, 256)
+
+
+def test_an_io_error_a_retry_may_cure_is_not_a_data_error(tmp_path, tiny_tokenizer, monkeypatch):
+    path = _write(tmp_path / "t.jsonl", _qa_rows(60))
+    monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(OSError(5, "Input/output error")))
+    with pytest.raises(OSError, match="Input/output error") as raised:
+        tokenize_file(path, tiny_tokenizer, 256)
+    assert not isinstance(raised.value, DataError)
+
+
+def test_column_names_from_the_file_are_escaped_in_the_error(tmp_path, tiny_tokenizer):
+    path = _write(tmp_path / "t.jsonl", [{"\x1b[2J\u202eevil": "1", "b\nc": "2"}])
+    with pytest.raises(DataError) as raised:
+        tokenize_file(path, tiny_tokenizer, 256)
+    message = str(raised.value)
+    assert "\\x1b[2J\\u202eevil" in message and "b\\nc" in message
+    assert not any(ch in message for ch in "\x1b\u202e\n"), message

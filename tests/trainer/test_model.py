@@ -48,3 +48,22 @@ def test_half_precision_falls_back_to_float32_without_a_gpu():
     assert resolve_dtype("bfloat16") is torch.float32
     assert resolve_dtype("float32") is torch.float32
     assert resolve_dtype(None) == "auto"
+
+
+@pytest.mark.parametrize("rank", [0, 3])
+def test_each_rank_loads_the_whole_model_onto_its_own_gpu_whatever_device_map_says(tiny_model_dir, monkeypatch,
+                                                                                   rank):
+    """No GPU here: CUDA's presence is simulated and from_pretrained's arguments are captured."""
+    from types import SimpleNamespace
+
+    from transformers import AutoModelForCausalLM
+
+    monkeypatch.setenv("LOCAL_RANK", str(rank))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    chosen, loaded = [], {}
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained",
+                        lambda path, **kwargs: loaded.update(kwargs) or SimpleNamespace(config=SimpleNamespace()))
+    load_base_model(config(tiny_model_dir, ModelConfig={"pretrained_model_name_or_path": str(tiny_model_dir),
+                                                        "device_map": "auto", "torch_dtype": "float32"}))
+    assert chosen == [rank] and loaded["device_map"] == {"": rank}

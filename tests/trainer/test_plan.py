@@ -44,6 +44,38 @@ def test_the_budget_holds_the_longest_example_and_grows_with_the_gpu(preset):
     assert not (large.gradient_checkpointing and not small.gradient_checkpointing)
 
 
+def _kaito_catalog() -> dict[str, dict]:
+    models = yaml.safe_load((catalog.DATA / "kaito" / "model_catalog.yaml").read_text())["models"]
+    return {m["name"].lower(): m for m in models}
+
+
+def _parameters(arch: dict) -> int:
+    """Weights of a decoder with this shape: attention (fused or not, same count), SwiGLU MLP, two norms per
+    layer, embeddings and head (one matrix when tied), final norm."""
+    h, head_dim = arch["hidden"], arch["hidden"] // arch["heads"]
+    qkv = (arch["heads"] + 2 * arch["kv_heads"]) * head_dim
+    layer = h * qkv + (qkv if arch.get("qkv_bias") else 0) + arch["heads"] * head_dim * h + 3 * h * arch["intermediate"] + 2 * h
+    return arch["layers"] * layer + (1 if arch.get("tied") else 2) * arch["vocab"] * h + h
+
+
+@pytest.mark.parametrize("preset", sorted(catalog.architectures()))
+def test_every_shape_matches_kaitos_catalog_and_its_weight_files(preset):
+    arch, entry = catalog.architectures()[preset], _kaito_catalog()[catalog.architectures()[preset]["catalog"]]
+    assert (arch["hidden"], arch["layers"], arch["heads"], arch["kv_heads"]) == (
+        entry["hiddenSize"], entry["numHiddenLayers"], entry["numAttentionHeads"], entry["numKeyValueHeads"])
+    assert entry["modelFileSize"].endswith("Gi")
+    bf16_parameters = float(entry["modelFileSize"][:-2]) * 2**30 / 2
+    assert _parameters(arch) == pytest.approx(bf16_parameters, rel=0.002)
+    assert catalog.preset(preset).params_b == pytest.approx(_parameters(arch) / 1e9, rel=0.02)  # data/presets.yaml
+
+
+def test_the_weight_file_check_tells_tied_from_untied_embeddings():
+    """It can fail: Phi-4-mini's shape with a second (untied) embedding matrix misses its files by 16%."""
+    arch = dict(catalog.architectures()["phi-4-mini-instruct"], tied=False)
+    files = float(_kaito_catalog()[arch["catalog"]]["modelFileSize"][:-2]) * 2**30 / 2
+    assert _parameters(arch) / files - 1 > 0.15
+
+
 def test_a_higher_rank_or_bf16_weights_leave_less_room():
     assert plan(rank=256).max_tokens_per_batch <= plan(rank=8).max_tokens_per_batch
     assert plan(method="lora").max_tokens_per_batch <= plan(method="qlora").max_tokens_per_batch
@@ -110,3 +142,95 @@ def test_plan_suggests_lora_where_qlora_is_not_needed_and_never_applies_it(bundl
     # phi-4 in bf16 (about 37 GiB) does not fit an A10's 24 GiB: qlora is needed there
     assert catalog.method_hint(with_spec(w, **{"placement.instanceType": A10, "baseModel": "phi-4"}).spec) is None
     assert catalog.method_hint(with_spec(w, method="lora").spec) is None
+
+
+def test_validate_suggests_lora_as_a_notice_naming_file_line_and_field_and_exits_0(bundled_workload, capsys,
+                                                                                    tmp_path, monkeypatch):
+    import shutil
+
+    from infra.cli import main
+
+    _, w = bundled_workload
+    before = w.path.read_bytes()
+    line = next(i for i, text in enumerate(before.decode().splitlines(), 1) if text.strip().startswith("method:"))
+    monkeypatch.chdir(w.path.parents[3])  # the repository: paths are shown relative to it
+    shown = w.path.relative_to(w.path.parents[3])
+    assert main(["validate", str(shown)]) == 0
+    out, err = capsys.readouterr()
+    assert out == "ok: 1 workload in 1 environment\n"  # the result on stdout is unchanged
+    assert err.startswith(f"{shown}:{line}: $.spec.method: notice: method: lora also fits one GPU of "
+                          "Standard_NC24ads_A100_v4"), err
+    assert "the method is never changed for you" in err and w.path.read_bytes() == before
+    # a file asked for without a suggestion gets none from its neighbours
+    assert main(["validate", str(shown.with_name("phi3-dolly.yaml"))]) == 0
+    assert capsys.readouterr().err == ""
+    # where bf16 LoRA is chosen already there is nothing to suggest (where it does not fit: the test above)
+    tree = tmp_path / "workloads"
+    shutil.copytree(w.path.parents[1], tree / "dev")
+    copy = tree / "dev" / w.path.relative_to(w.path.parents[1])
+    assert "method: qlora\n  quantization: 4bit\n" in before.decode()
+    copy.write_text(before.decode().replace("method: qlora\n  quantization: 4bit\n", "method: lora\n"))
+    assert main(["validate", str(copy)]) == 0
+    assert "notice" not in capsys.readouterr().err
+
+
+def _saved_activation_bytes(lora_dropout: float, tokens: int, arch: dict) -> tuple[float, int]:
+    """Bytes of the tensors autograd keeps for backward inside the decoder layers of a Phi-3-shaped model in
+    bf16 with LoRA on every linear layer, run under bf16 autocast as the Trainer runs a bf16 step (the weights
+    themselves excluded); and peft's count of trainable parameters."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import Phi3Config, Phi3ForCausalLM
+
+    torch.manual_seed(0)
+    config = Phi3Config(vocab_size=arch["vocab"], hidden_size=arch["hidden"], intermediate_size=arch["intermediate"],
+                        num_hidden_layers=arch["layers"], num_attention_heads=arch["heads"],
+                        num_key_value_heads=arch["heads"], max_position_embeddings=tokens, pad_token_id=0,
+                        bos_token_id=0, eos_token_id=0)
+    config._attn_implementation = "sdpa"  # on the CPU a flash kernel: it saves q, k, v, output, log-sum-exp
+    model = get_peft_model(Phi3ForCausalLM(config).to(torch.bfloat16), LoraConfig(
+        r=16, lora_alpha=32, lora_dropout=lora_dropout, task_type="CAUSAL_LM",
+        target_modules=["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]))
+    model.train()
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    inside = [False]
+    for layer in model.base_model.model.model.layers:
+        layer.register_forward_pre_hook(lambda *_: inside.__setitem__(0, True))
+        layer.register_forward_hook(lambda *_: inside.__setitem__(0, False))
+    saved, alive = {}, []
+
+    def pack(tensor):
+        if inside[0] and tensor.untyped_storage().data_ptr() not in weights:
+            alive.append(tensor)  # held, so that no other tensor can reuse its address while we count
+            saved[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    ids = torch.randint(0, arch["vocab"], (1, tokens))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(input_ids=ids, labels=ids)
+    return sum(saved.values()), model.get_nb_trainable_parameters()[0]
+
+
+@pytest.mark.parametrize("lora_dropout", [0.0, 0.05])
+def test_the_activation_estimate_is_at_or_a_little_above_what_autograd_saves(lora_dropout):
+    """Calibration on the CPU: phi-3-mini's ratio of intermediate to hidden size (8/3), two layers. The bytes
+    per token come from two lengths, so what does not grow with the tokens (casts of the adapter) cancels."""
+    arch = {"hidden": 384, "intermediate": 1024, "layers": 2, "heads": 6, "vocab": 1000}
+    (short, adapter), (long, _) = (_saved_activation_bytes(lora_dropout, n, arch) for n in (256, 1024))
+    measured = (long - short) / (1024 - 256)
+    estimate = catalog._bytes_per_token(arch, checkpointing=False, lora_dropout=lora_dropout > 0, fused_loss=True)
+    assert measured <= estimate <= 1.25 * measured, (measured, estimate)
+    assert adapter == catalog.adapter_parameters(arch, 16)
+
+
+def test_the_job_fails_at_once_exactly_on_the_trainers_config_error_code(bundled_workload):
+    """Data and config errors exit 2 (trainer/__main__.py) and the Job fails without retrying on 2 alone:
+    1 (unexpected, e.g. an I/O error) and 143 (SIGTERM, checkpointed) are retried."""
+    from trainer.__main__ import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED
+
+    env, w = bundled_workload
+    rules = bundled.job(env, w, {})["spec"]["podFailurePolicy"]["rules"]
+    fail = [r for r in rules if r["action"] == "FailJob"]
+    assert fail == [{"action": "FailJob", "onExitCodes": {"containerName": "trainer", "operator": "In",
+                                                          "values": [EXIT_CONFIG]}}]
+    assert not {EXIT_FAILED, EXIT_INTERRUPTED} & set(fail[0]["onExitCodes"]["values"])

@@ -121,6 +121,24 @@ def test_metrics_compare_base_and_tuned_on_held_out_data(qlora_run):
     assert [r["step"] for r in log if "loss" in r] == list(range(1, 9))
 
 
+def test_the_default_schedule_is_cosine_after_a_warm_up(qlora_run):
+    """KAITO's QLoRA ConfigMap sets no schedule: ours applies, 3% warm-up (one of 8 steps), then cosine to 0."""
+    from torch.optim import SGD
+    from transformers import get_cosine_schedule_with_warmup
+
+    optimizer = SGD([torch.zeros(1, requires_grad=True)], lr=2e-4)
+    schedule = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=1, num_training_steps=8)
+    expected = []
+    for _ in range(8):
+        expected.append(schedule.get_last_lr()[0])
+        optimizer.step()
+        schedule.step()
+    log = [json.loads(line) for line in (qlora_run["out"] / "train_log.jsonl").read_text().splitlines()]
+    rates = [r["learning_rate"] for r in log if "loss" in r]
+    assert rates == pytest.approx(expected, rel=1e-6) and rates[0] < rates[1] > rates[-1]
+    assert "lr_scheduler" not in (REPO / "infra/data/kaito/qlora-params.yaml").read_text()
+
+
 def test_lora_run_is_reproducible_with_a_seed(tmp_path, tiny_model_dir, chat_parquet):
     adapters = []
     for name in ("a", "b"):
@@ -215,6 +233,58 @@ def test_too_little_usable_data_exits_2(tmp_path, tiny_model_dir, make_chat_parq
     assert "20 usable training examples, at least 50 are needed" in output and "Traceback" not in output
 
 
+@pytest.mark.parametrize("error, code", [("PermissionError(13, 'Permission denied')", 2),
+                                         ("OSError(5, 'Input/output error')", 1)])
+def test_unreadable_data_fails_the_job_at_once_and_an_io_error_is_retried(tmp_path, tiny_model_dir, chat_parquet,
+                                                                          error, code):
+    """Exit 2 is what the Job's podFailurePolicy fails at once (infra/render/bundled.py); 1 is retried. Tests run
+    as root, for whom no permission bit makes a file unreadable: the read fails in a fresh interpreter instead."""
+    import pyarrow.parquet as pq
+
+    from infra.render.bundled import TRAINER_CONFIG_ERROR_EXIT
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in pq.read_table(chat_parquet).to_pylist()))
+    path = tmp_path / "training_config.yaml"
+    path.write_text(yaml.safe_dump(kaito_config("lora-params.yaml", tiny_model_dir, data, tmp_path / "results")))
+    script = ("import pathlib, sys\n"
+              "original = pathlib.Path.read_bytes\n"
+              "def read_bytes(self):\n"
+              f"    if str(self) == {str(data)!r}:\n"
+              f"        raise {error}\n"
+              "    return original(self)\n"
+              "pathlib.Path.read_bytes = read_bytes\n"
+              "from trainer.__main__ import main\n"
+              f"sys.exit(main(['--config', {str(path)!r}, '--data', {str(tmp_path)!r}]))\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == code, proc.stderr[-3000:]
+    if code == 2:
+        assert code == TRAINER_CONFIG_ERROR_EXIT
+        assert f"error: {data}: cannot read the data file (Permission denied)" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_out_of_gpu_memory_is_not_retried(tmp_path, monkeypatch, capsys):
+    """The same seed and data pack the same batches, so a rerun runs out of memory again: exit 2, which the
+    bundled Job's podFailurePolicy turns into a failed Job instead of six more GPU runs."""
+    import torch
+
+    import trainer.train
+    from infra.render.bundled import TRAINER_CONFIG_ERROR_EXIT
+    from trainer.__main__ import main
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\x1b[31m")
+
+    monkeypatch.setattr(trainer.train, "run", oom)
+    config = tmp_path / "training_config.yaml"
+    config.write_text("training_config: {}\n")
+    assert main(["--config", str(config), "--data", str(tmp_path)]) == TRAINER_CONFIG_ERROR_EXIT == 2
+    err = capsys.readouterr().err
+    assert "error: out of GPU memory (CUDA out of memory. Tried to allocate 2.00 GiB\\x1b[31m); retrying would" in err
+    assert "max_tokens_per_batch" in err
+
+
 def test_missing_config_file_exits_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "trainer", "--config", str(tmp_path / "none.yaml")],
                           capture_output=True, text=True, cwd=REPO, env={**os.environ})
@@ -236,6 +306,18 @@ def test_data_file_resolution_prefers_top_level_and_skips_validation(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="DatasetConfig.dataset_path: no .parquet, .jsonl, .json, .csv file"):
         resolve_data_path(None, tmp_path / "empty", "DatasetConfig.dataset_path")
+
+
+def test_a_data_folder_the_pod_cannot_read_is_a_config_error(tmp_path, monkeypatch):
+    from trainer.config import ConfigError
+    from trainer.train import resolve_data_path
+
+    denied = tmp_path / "private"
+    monkeypatch.setattr(Path, "rglob", lambda self, pattern: (_ for _ in ()).throw(
+        PermissionError(13, "Permission denied", str(denied))))
+    with pytest.raises(ConfigError, match=f"DatasetConfig.dataset_path: {denied}: cannot read the data file "
+                                          r"\(Permission denied\)"):
+        resolve_data_path(None, tmp_path, "DatasetConfig.dataset_path")
 
 
 BUDGET = 512  # tokens per pack: about six of the tiny chat examples (80 tokens on average)
@@ -270,6 +352,63 @@ def test_the_production_entry_point_packs_many_examples_per_step(tmp_path, tiny_
     assert steps_logged(out) == list(range(1, batches + 1))
 
 
+# What a CPU test changes in a rendered ConfigMap: where things are, and the two GPU-only kernels.
+CPU_OVERRIDES = {("ModelConfig", "pretrained_model_name_or_path"), ("TrainingArguments", "output_dir"),
+                 ("BundledConfig", "checkpoint_dir"), ("BundledConfig", "attn_implementation"),
+                 ("TrainingArguments", "use_liger_kernel")}
+
+
+@pytest.mark.parametrize("batch_size", [8, None], ids=["spec-batchSize-8", "no-batchSize"])
+def test_the_rendered_dev_config_run_by_the_production_entry_point_packs_many_examples_per_step(
+        tmp_path, tiny_model_dir, chat_parquet, batch_size):
+    """The dev environment's bundled TuningJob rendered (infra/render) and run by `python -m trainer` as the Job
+    runs it (data found under --data): the rendered token budget packs examples; batchSize caps them."""
+    import copy
+    import dataclasses
+    import shutil
+
+    from infra.render import tuning
+    from infra.specs import load_environment
+
+    env = load_environment("dev")
+    w = env.by_name("phi3-dolly-bundled")
+    hyper = {k: v for k, v in w.spec["hyperparameters"].items() if k != "batchSize"}
+    if batch_size is not None:
+        hyper["batchSize"] = batch_size
+    w = dataclasses.replace(w, spec={**w.spec, "hyperparameters": hyper})
+    rendered = yaml.safe_load(tuning.config_map(env, w)["data"]["training_config.yaml"])
+    body = rendered["training_config"]
+    budget = body["BundledConfig"]["max_tokens_per_batch"]
+    assert budget > 4096 and body["TrainingArguments"]["num_train_epochs"] == 1  # the plan's budget, not batch 1
+    cfg = copy.deepcopy(rendered)
+    out = tmp_path / "results"
+    cfg["training_config"]["ModelConfig"]["pretrained_model_name_or_path"] = str(tiny_model_dir)
+    cfg["training_config"]["TrainingArguments"].update(output_dir=str(out), use_liger_kernel=False)
+    cfg["training_config"]["BundledConfig"].update(checkpoint_dir=str(tmp_path / "pvc"), attn_implementation="sdpa")
+    changed = {(section, key) for section, keys in cfg["training_config"].items() for key, value in keys.items()
+               if body.get(section, {}).get(key, "<unset>") != value}
+    assert changed == CPU_OVERRIDES
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(chat_parquet, data / "000-train.parquet")  # the name the Job's download step gives it
+    path = tmp_path / "training_config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "trainer", "--nproc-per-node", "1", "--config", str(path),
+                           "--data", str(data)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    packs = next(line for line in output.splitlines() if "packing 120 examples into" in line)
+    batches = int(packs.split("into ")[1].split()[0])
+    assert f"of at most {budget} tokens" in packs
+    if batch_size is None:  # the budget alone decides: the 120 short examples fit one pack
+        assert batches == 1, packs
+    else:  # batchSize keeps its meaning: at most that many examples per step
+        assert batches == 120 // batch_size, packs
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train"]["global_step"] == batches  # one epoch, one optimizer step per pack
+    assert (out / "fine_tuning_completed.txt").is_file() and (out / "adapter_model.safetensors").is_file()
+
+
 def test_two_processes_write_the_adapter_one_process_writes_with_the_same_global_batch(
         tmp_path, tiny_model_dir, chat_parquet):
     runs = {}
@@ -280,7 +419,7 @@ def test_two_processes_write_the_adapter_one_process_writes_with_the_same_global
                             gradient_accumulation_steps=accumulation)
         proc = start(cfg, tmp, nproc)
         output, _ = proc.communicate(timeout=300)
-        assert proc.returncode == 0, output[-3000:]
+        assert proc.returncode == 0 and "terminate called" not in output, output[-3000:]
         runs[name] = (tmp / "results", output)
     two_out, two_log = runs["two"]
     assert json.loads((two_out / "metrics.json").read_text())["train"]["processes"] == 2
@@ -311,14 +450,19 @@ def test_sigterm_stops_both_ranks_at_one_checkpoint_and_the_rerun_resumes(tmp_pa
     proc = start(cfg, tmp_path, 2)
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, output[-3000:]
+    assert "terminate called" not in output  # the ranks left their process group before exiting
     assert f"resuming from checkpoint {checkpoints[0]} (step {stopped_at})" in output
     assert steps_logged(out) == list(range(1, 201))
     assert json.loads((out / "metrics.json").read_text())["train"]["resumed_from_step"] == stopped_at
 
 
-def test_a_checkpoint_of_another_config_is_ignored(tmp_path, tiny_model_dir, chat_parquet):
+def test_a_checkpoint_of_another_config_or_data_is_ignored(tmp_path, tiny_model_dir, chat_parquet,
+                                                           make_chat_parquet):
+    import shutil
+
     out = tmp_path / "results"
-    cfg = packed_config(tiny_model_dir, chat_parquet, out, max_steps=4, save_strategy="steps", save_steps=2)
+    data = shutil.copy(chat_parquet, tmp_path / "train.parquet")
+    cfg = packed_config(tiny_model_dir, data, out, max_steps=4, save_strategy="steps", save_steps=2)
     code, output = run_trainer(cfg, tmp_path)
     assert code == 0, output[-3000:]
     finished = out / "checkpoints" / "checkpoint-4"
@@ -332,6 +476,15 @@ def test_a_checkpoint_of_another_config_is_ignored(tmp_path, tiny_model_dir, cha
     assert code == 0, output[-3000:]
     assert f"ignoring checkpoint {finished}: it was written for another config or data" in output
     assert "no complete checkpoint" in output and "reusing its adapter" not in output
+    assert json.loads((out / "metrics.json").read_text())["train"]["resumed_from_step"] == 0
+
+    code, output = run_trainer(cfg, tmp_path)  # that run finished in turn: reused
+    assert code == 0 and "training had finished at step 4: reusing its adapter" in output, output[-3000:]
+    make_chat_parquet(data, 120, seed=3)  # the same file name and config, other rows
+    code, output = run_trainer(cfg, tmp_path)
+    assert code == 0, output[-3000:]
+    assert f"ignoring checkpoint {finished}: it was written for another config or data" in output
+    assert "reusing its adapter" not in output
     assert json.loads((out / "metrics.json").read_text())["train"]["resumed_from_step"] == 0
 
 
