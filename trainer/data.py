@@ -66,9 +66,32 @@ def read_rows(path: Path, extension: str | None = None) -> list[dict[str, Any]]:
         table = datasets.load_dataset(fmt, data_files=str(path), split="train", keep_in_memory=True)
     except OSError as err:
         raise unreadable(path, err) or err from None
-    except Exception as err:  # noqa: BLE001 - any reader failure is a bad file for the user
-        raise DataError(f"{path}: cannot be read as {fmt}: {str(err).splitlines()[0][:300]}") from None
+    except Exception as err:  # noqa: BLE001 - any reader failure is a bad file for the user, unless the disk failed
+        cause = _os_error_behind(err)
+        if cause is None:
+            raise DataError(f"{path}: cannot be read as {fmt}: {str(err).splitlines()[0][:300]}") from None
+        user_error = unreadable(path, cause)
+        if user_error is None:
+            raise  # EIO and the like: the trainer exits 1 and the Job retries
+        raise user_error from None
     return list(table)
+
+
+def _os_error_behind(err: BaseException) -> OSError | None:
+    """The OSError with an errno that a reader error wraps, if any.
+
+    `datasets` re-raises whatever fails while it generates the table as DatasetGenerationError `from` it
+    (datasets/builder.py, `_prepare_split_single`); pyarrow raises its I/O failures as OSError(errno, message)
+    (pyarrow/error.pxi, `convert_status`). An OSError without an errno is pyarrow's word for a malformed file.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno is not None:
+            return current
+        current = current.__cause__ or current.__context__
+    return None
 
 
 # Reading errors the user fixes (a wrong path, permissions, a folder or link where a file belongs); others, such as

@@ -180,6 +180,34 @@ def test_an_io_error_a_retry_may_cure_is_not_a_data_error(tmp_path, tiny_tokeniz
     assert not isinstance(raised.value, DataError)
 
 
+def _parquet_read_fails(monkeypatch, error: OSError) -> None:
+    """pyarrow fails while `datasets` generates the table, as a failing volume would (after the schema was read)."""
+    import importlib
+
+    builder = importlib.import_module("datasets.packaged_modules.parquet.parquet").Parquet
+
+    def failing_read(self, files, row_groups_list):
+        raise error
+        yield  # a generator, as datasets expects
+
+    monkeypatch.setattr(builder, "_generate_tables", failing_read)
+
+
+def test_an_io_error_reading_parquet_is_retried_not_a_data_error(tmp_path, tiny_tokenizer, monkeypatch):
+    path = _write(tmp_path / "t.parquet", _qa_rows(60))
+    _parquet_read_fails(monkeypatch, OSError(5, "Error reading bytes from file. Detail: [errno 5] Input/output error"))
+    with pytest.raises(Exception) as raised:
+        tokenize_file(path, tiny_tokenizer, 256)
+    assert not isinstance(raised.value, DataError), raised.value  # the trainer exits 1: the Job retries
+
+
+def test_parquet_the_pod_may_not_read_is_a_data_error(tmp_path, tiny_tokenizer, monkeypatch):
+    path = _write(tmp_path / "t.parquet", _qa_rows(60))
+    _parquet_read_fails(monkeypatch, PermissionError(13, "Permission denied"))
+    with pytest.raises(DataError, match=r"t\.parquet: cannot read the data file \(Permission denied\)"):
+        tokenize_file(path, tiny_tokenizer, 256)
+
+
 def test_column_names_from_the_file_are_escaped_in_the_error(tmp_path, tiny_tokenizer):
     path = _write(tmp_path / "t.jsonl", [{"\x1b[2J\u202eevil": "1", "b\nc": "2"}])
     with pytest.raises(DataError) as raised:
