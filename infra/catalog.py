@@ -161,33 +161,55 @@ class TuningPlan:
     gpu_memory_gib: float
 
 
+# Whether a decoder layer fuses its projections, by the model class KAITO's catalog names for the preset: Phi-3
+# (Phi-4 too) has one qkv_proj and one gate_up_proj (transformers models/phi3/modeling_phi3.py); Mistral and Qwen2
+# have separate q_proj, k_proj, v_proj, gate_proj and up_proj (models/mistral/modeling_mistral.py,
+# models/qwen2/modeling_qwen2.py).
+_FUSED_PROJECTIONS = {"Phi3ForCausalLM": True, "MistralForCausalLM": False, "Qwen2ForCausalLM": False}
+
+
 @cache
 def architectures() -> dict[str, dict[str, Any]]:
-    return _load("architectures.yaml")["architectures"]
+    """data/architectures.yaml, each entry with `fused` from its model class in KAITO's model catalog."""
+    classes = {m["name"].lower(): m["architectures"][0] for m in _load("kaito", "model_catalog.yaml")["models"]}
+    return {name: {**arch, "fused": _FUSED_PROJECTIONS[classes[arch["catalog"]]]}
+            for name, arch in _load("architectures.yaml")["architectures"].items()}
 
 
-def _bytes_per_token(arch: dict[str, int], checkpointing: bool, lora_dropout: bool, fused_loss: bool) -> float:
+def linear_layers(arch: dict[str, Any]) -> list[tuple[int, int]]:
+    """(input, output) features of every linear layer of one decoder layer: what peft's "all-linear" adapts."""
+    h, i = arch["hidden"], arch["intermediate"]
+    head = h // arch["heads"]
+    q, kv = arch["heads"] * head, arch["kv_heads"] * head
+    if arch["fused"]:
+        return [(h, q + 2 * kv), (q, h), (h, 2 * i), (i, h)]
+    return [(h, q), (h, kv), (h, kv), (q, h), (h, i), (h, i), (i, h)]
+
+
+def _bytes_per_token(arch: dict[str, Any], checkpointing: bool, lora_dropout: bool, fused_loss: bool) -> float:
     """Activation bytes one token keeps alive at the peak of a LoRA step (bf16 compute).
 
-    A decoder layer saves about 14 hidden-size and 4 intermediate-size bf16 values per token for
-    its backward (norm inputs and fp32 outputs, qkv, rotated q/k, attention output, MLP
-    gate/up, activation and product); LoRA dropout adds about 4 bytes per adapted input value
-    (its mask and the dropped copy cast for the adapter). Measured against the tensors autograd
-    saves in a Phi-3-shaped layer under bf16 autocast, this is 10-20% above (tests/trainer/test_plan.py).
-    Checkpointing keeps only each layer's input plus one layer being recomputed. The loss
-    upcasts the logits to fp32 and keeps their gradient (about 12 bytes per vocabulary entry)
-    unless a fused linear+cross-entropy kernel (Liger) computes it in chunks.
+    A decoder layer saves about 9 hidden-size, 2 key/value-size and 3 intermediate-size bf16 values per token
+    for its backward (norm inputs and fp32 outputs, rotated q/k, v, attention output, MLP activation and
+    product), and every adapted linear layer keeps its own bf16 copy of its input: separate q/k/v and gate/up
+    projections (Mistral, Qwen2) keep three more hidden-size copies than Phi-3's fused ones. LoRA dropout adds
+    about 4 bytes per adapted input value (its mask and the dropped copy cast for the adapter). Measured against
+    the tensors autograd saves in Phi-3- and Mistral-shaped layers under bf16 autocast, this is 15-20% above
+    (tests/trainer/test_plan.py). Checkpointing keeps only each layer's input plus one layer being recomputed.
+    The loss upcasts the logits to fp32 and keeps their gradient (about 12 bytes per vocabulary entry) unless a
+    fused linear+cross-entropy kernel (Liger) computes it in chunks.
     """
     h, i, layers = arch["hidden"], arch["intermediate"], arch["layers"]
-    layer = 2 * (14 * h + 4 * i) + (4 * (3 * h + i) if lora_dropout else 0)
+    kv = arch["kv_heads"] * (h // arch["heads"])
+    inputs = sum(n_in for n_in, _ in linear_layers(arch))
+    layer = 2 * (9 * h + 2 * kv + 3 * i + inputs) + (4 * inputs if lora_dropout else 0)
     kept = layers * 2 * h + layer if checkpointing else layers * layer
     return kept + (0 if fused_loss else 12 * arch["vocab"])
 
 
 def adapter_parameters(arch: dict[str, Any], rank: int) -> int:
-    """LoRA on every linear layer of a Phi-3-style layer (qkv, o, gate_up, down), as if attention had as many
-    key/value heads as query heads: exact for Phi-3-mini, a little above for grouped-query attention."""
-    return rank * arch["layers"] * (8 * arch["hidden"] + 3 * arch["intermediate"])
+    """LoRA on every linear layer of the decoder: A (rank x input) and B (output x rank) per layer."""
+    return rank * arch["layers"] * sum(n_in + n_out for n_in, n_out in linear_layers(arch))
 
 
 def plan_tuning(preset_name: str, method: str, quantization: str | None, rank: int, lora_dropout: float,

@@ -174,23 +174,24 @@ def test_validate_suggests_lora_as_a_notice_naming_file_line_and_field_and_exits
     assert "notice" not in capsys.readouterr().err
 
 
-def _saved_activation_bytes(lora_dropout: float, tokens: int, arch: dict) -> tuple[float, int]:
-    """Bytes of the tensors autograd keeps for backward inside the decoder layers of a Phi-3-shaped model in
-    bf16 with LoRA on every linear layer, run under bf16 autocast as the Trainer runs a bf16 step (the weights
-    themselves excluded); and peft's count of trainable parameters."""
+def _saved_activation_bytes(model_class: str, lora_dropout: float, tokens: int, arch: dict) -> tuple[float, int]:
+    """Bytes of the tensors autograd keeps for backward inside the decoder layers of a model of this transformers
+    class in bf16 with LoRA on every linear layer (peft's "all-linear", the trainer's default), run under bf16
+    autocast as the Trainer runs a bf16 step (the weights themselves excluded); and peft's count of trainable
+    parameters."""
     import torch
+    import transformers
     from peft import LoraConfig, get_peft_model
-    from transformers import Phi3Config, Phi3ForCausalLM
 
     torch.manual_seed(0)
-    config = Phi3Config(vocab_size=arch["vocab"], hidden_size=arch["hidden"], intermediate_size=arch["intermediate"],
-                        num_hidden_layers=arch["layers"], num_attention_heads=arch["heads"],
-                        num_key_value_heads=arch["heads"], max_position_embeddings=tokens, pad_token_id=0,
-                        bos_token_id=0, eos_token_id=0)
+    config_class = getattr(transformers, model_class.replace("ForCausalLM", "Config"))
+    config = config_class(vocab_size=arch["vocab"], hidden_size=arch["hidden"], intermediate_size=arch["intermediate"],
+                          num_hidden_layers=arch["layers"], num_attention_heads=arch["heads"],
+                          num_key_value_heads=arch["kv_heads"], max_position_embeddings=tokens, pad_token_id=0,
+                          bos_token_id=0, eos_token_id=0)
     config._attn_implementation = "sdpa"  # on the CPU a flash kernel: it saves q, k, v, output, log-sum-exp
-    model = get_peft_model(Phi3ForCausalLM(config).to(torch.bfloat16), LoraConfig(
-        r=16, lora_alpha=32, lora_dropout=lora_dropout, task_type="CAUSAL_LM",
-        target_modules=["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]))
+    model = get_peft_model(getattr(transformers, model_class)(config).to(torch.bfloat16), LoraConfig(
+        r=16, lora_alpha=32, lora_dropout=lora_dropout, task_type="CAUSAL_LM", target_modules="all-linear"))
     model.train()
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
     inside = [False]
@@ -211,16 +212,31 @@ def _saved_activation_bytes(lora_dropout: float, tokens: int, arch: dict) -> tup
     return sum(saved.values()), model.get_nb_trainable_parameters()[0]
 
 
+@pytest.mark.parametrize("model_class, fused, kv_heads", [
+    ("Phi3ForCausalLM", True, 6),  # phi-3-mini: fused qkv and gate_up, as many key/value heads as query heads
+    ("Phi3ForCausalLM", True, 2),  # phi-3-medium, phi-4: fused, grouped-query attention
+    ("MistralForCausalLM", False, 2),  # separate q/k/v and gate/up, grouped-query attention
+    ("Qwen2ForCausalLM", False, 2),  # as Mistral, with biases on q, k and v
+])
 @pytest.mark.parametrize("lora_dropout", [0.0, 0.05])
-def test_the_activation_estimate_is_at_or_a_little_above_what_autograd_saves(lora_dropout):
+def test_the_activation_estimate_is_at_or_a_little_above_what_autograd_saves(model_class, fused, kv_heads,
+                                                                             lora_dropout):
     """Calibration on the CPU: phi-3-mini's ratio of intermediate to hidden size (8/3), two layers. The bytes
-    per token come from two lengths, so what does not grow with the tokens (casts of the adapter) cancels."""
-    arch = {"hidden": 384, "intermediate": 1024, "layers": 2, "heads": 6, "vocab": 1000}
-    (short, adapter), (long, _) = (_saved_activation_bytes(lora_dropout, n, arch) for n in (256, 1024))
+    per token come from two lengths, so what does not grow with the tokens (casts of the adapter) cancels.
+    peft's own count of trainable parameters is the oracle for the adapter's size."""
+    arch = {"hidden": 384, "intermediate": 1024, "layers": 2, "heads": 6, "kv_heads": kv_heads, "vocab": 1000,
+            "fused": fused}
+    (short, adapter), (long, _) = (_saved_activation_bytes(model_class, lora_dropout, n, arch) for n in (256, 1024))
     measured = (long - short) / (1024 - 256)
     estimate = catalog._bytes_per_token(arch, checkpointing=False, lora_dropout=lora_dropout > 0, fused_loss=True)
     assert measured <= estimate <= 1.25 * measured, (measured, estimate)
     assert adapter == catalog.adapter_parameters(arch, 16)
+
+
+def test_every_preset_has_a_known_projection_layout():
+    """From the model class KAITO's catalog names: Phi3ForCausalLM fuses, Mistral and Qwen2 do not."""
+    layouts = {name: arch["fused"] for name, arch in catalog.architectures().items()}
+    assert {name for name, fused in layouts.items() if fused} == {n for n in layouts if n.startswith("phi-")}
 
 
 def test_the_job_fails_at_once_exactly_on_the_trainers_config_error_code(bundled_workload):
