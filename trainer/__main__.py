@@ -18,6 +18,7 @@ from pathlib import Path
 
 from trainer.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from trainer.data import DataError
+from trainer.distributed import exit_if_grouped
 from trainer.text import escape
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 143
@@ -90,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_escape_trainer_records)
+    return exit_if_grouped(_command(args))
+
+
+def _command(args) -> int:
     try:
         if args.command == "check":
             load_config(args.config)

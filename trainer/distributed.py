@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,31 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
+def barrier() -> None:
+    """Wait for every rank (nothing to wait for without a process group)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def exit_if_grouped(code: int) -> int:
+    """`code`, or, where this rank failed with its process group still alive, an immediate exit with it.
+
+    Interpreter teardown with gloo's or NCCL's threads alive can abort the process (SIGABRT, 134, "terminate
+    called without an active exception"), which would turn a configuration error (2) into a retry; and
+    destroying the group could wait on peers still in a collective. `os._exit` skips both; our output is
+    flushed first (Python's docs: it neither runs cleanup handlers nor flushes stdio buffers).
+    """
+    dist = sys.modules.get("torch.distributed")  # never imported: no group, and `check` stays free of torch
+    if dist is None or not (dist.is_available() and dist.is_initialized()):
+        return code
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -79,25 +106,32 @@ def launch(argv: list[str], nproc: int) -> int:
 
     def forward(signum, frame):
         for p in procs:
-            if p.poll() is None:
+            if p.returncode is None:
                 p.send_signal(signum)
 
+    # One waiting thread per rank, so that exits arrive in the order they happened: a rank whose peer failed
+    # fails too (a collective loses its peer, exit 1) moments later, and the first exit is the cause.
+    exits: queue.Queue[tuple[int, int]] = queue.Queue()
+    for i, p in enumerate(procs):
+        threading.Thread(target=lambda i=i, p=p: exits.put((i, p.wait())), daemon=True).start()
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        code, failed_at = 0, None
-        while any(p.poll() is None for p in procs):
-            for i, p in enumerate(procs):
-                if p.returncode not in (None, 0) and failed_at is None:
-                    code, failed_at = p.returncode, time.monotonic()
-                    log.error("rank %d exited with %d: stopping the other ranks", i, p.returncode)
+        code, failed_at, running = 0, None, len(procs)
+        while running:
+            try:
+                i, returncode = exits.get(timeout=0.2)
+            except queue.Empty:
+                pass
+            else:
+                running -= 1
+                if returncode != 0 and failed_at is None:
+                    code, failed_at = returncode, time.monotonic()
+                    log.error("rank %d exited with %d: stopping the other ranks", i, returncode)
                     forward(signal.SIGTERM, None)
             if failed_at is not None and time.monotonic() - failed_at > PEER_FAILURE_GRACE_S:
                 for p in procs:
-                    if p.poll() is None:
+                    if p.returncode is None:
                         p.kill()
-            time.sleep(0.2)
-        if code == 0:
-            code = next((p.returncode for p in procs if p.returncode != 0), 0)
         return code if code >= 0 else 128 - code  # killed by signal N: the shell's 128 + N
     finally:
         for sig, handler in previous.items():

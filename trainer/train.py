@@ -250,30 +250,34 @@ def run(cfg: TrainerConfig, data_dir: Path) -> dict:
                               f"{cfg.checkpoint_dir}")
 
     trainer.save_model(str(out))  # writes on rank 0 only
-    if not main:
-        return {}
-    metrics: dict = {
-        "train": {"loss": training_loss, "global_step": max(trainer.state.global_step, resumed_step),
-                  "resumed_from_step": resumed_step, "seconds": round(time.monotonic() - started, 1),
-                  "examples": len(train_examples), "processes": distributed.world_size(),
-                  "fingerprint": run_fingerprint},
-        "data": report,
-    }
-    tokens = trainer.state.num_input_tokens_seen
-    if tokens and runtime:  # counted with TrainingArguments.include_num_input_tokens_seen
-        metrics["train"].update(input_tokens=tokens, tokens_per_second=round(tokens / runtime, 1))
-    if cfg.bundled.evaluate and eval_examples:
-        batch = cfg.training.per_device_eval_batch_size
-        dtype = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else None
-        with model.disable_adapter():
-            metrics["base"] = evaluate(model, eval_examples, collator, batch, autocast_dtype=dtype)
-        metrics["tuned"] = evaluate(model, eval_examples, collator, batch, autocast_dtype=dtype)
-        metrics["eval_examples"] = len(eval_examples)
-        log.info("eval loss: base %.4f, tuned %.4f", metrics["base"]["loss"], metrics["tuned"]["loss"])
-    if plot_losses(out / "train_log.jsonl", out / "loss_curve.png"):
-        metrics["loss_curve"] = "loss_curve.png"
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
-    (out / COMPLETED_MARKER).write_text(f"Fine-Tuning completed at {time.strftime('%Y-%m-%d-%H-%M-%S')}\n")
-    log.info("adapter and metrics written to %s", out)
+    metrics: dict = {}
+    if main:  # base and tuned evaluation, loss curve, metrics.json and KAITO's completion marker
+        metrics = {
+            "train": {"loss": training_loss, "global_step": max(trainer.state.global_step, resumed_step),
+                      "resumed_from_step": resumed_step, "seconds": round(time.monotonic() - started, 1),
+                      "examples": len(train_examples), "processes": distributed.world_size(),
+                      "fingerprint": run_fingerprint},
+            "data": report,
+        }
+        tokens = trainer.state.num_input_tokens_seen
+        if tokens and runtime:  # counted with TrainingArguments.include_num_input_tokens_seen
+            metrics["train"].update(input_tokens=tokens, tokens_per_second=round(tokens / runtime, 1))
+        if cfg.bundled.evaluate and eval_examples:
+            batch = cfg.training.per_device_eval_batch_size
+            dtype = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else None
+            with model.disable_adapter():
+                metrics["base"] = evaluate(model, eval_examples, collator, batch, autocast_dtype=dtype)
+            metrics["tuned"] = evaluate(model, eval_examples, collator, batch, autocast_dtype=dtype)
+            metrics["eval_examples"] = len(eval_examples)
+            log.info("eval loss: base %.4f, tuned %.4f", metrics["base"]["loss"], metrics["tuned"]["loss"])
+        if plot_losses(out / "train_log.jsonl", out / "loss_curve.png"):
+            metrics["loss_curve"] = "loss_curve.png"
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+        (out / COMPLETED_MARKER).write_text(f"Fine-Tuning completed at {time.strftime('%Y-%m-%d-%H-%M-%S')}\n")
+        log.info("adapter and metrics written to %s", out)
+    # Every rank leaves together: the others wait here while rank 0 evaluates and writes, rather than tearing
+    # down their side of the group under it (ncclCommAbort must be called collectively: pytorch/pytorch#122358,
+    # which wrote the "Shutdown" section of torch.distributed's docs). TrainingArguments.ddp_timeout (1,800 s by
+    # default) bounds the wait.
+    distributed.barrier()
     return metrics
-
