@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="build context to write (Dockerfile, data/, layer, annotations); new, or an earlier run's")
     pkg.add_argument("--config", type=Path, help="training_config.yaml the adapter was trained with (its SHA-256 "
                      "is recorded)")
-    pkg.add_argument("--data", type=Path, help="data directory the trainer read (one SHA-256 over its files is recorded)")
+    pkg.add_argument("--data", type=Path, action="append", default=[],
+                     help="data directory the trainer read, repeatable (one SHA-256 over all their files is recorded)")
     pkg.add_argument("--annotation", action="append", default=[], metavar="KEY=VALUE",
                      help="manifest annotation to record (repeatable)")
     return parser

@@ -70,13 +70,17 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def data_digest(data_dir: Path) -> tuple[str, int]:
-    """One SHA-256 over every file under data_dir (sorted relative path, then the file's own SHA-256)."""
-    files = sorted(p for p in data_dir.rglob("*") if p.is_file() and not p.is_symlink())
+def data_digest(data_dirs: list[Path]) -> tuple[str, int]:
+    """One SHA-256 over every file under the directories: each file's directory as given, its path relative to
+    that directory and its own SHA-256, in that order, sorted. A file moved between the training and the
+    validation directory changes it."""
+    entries = sorted((data_dir.as_posix(), path.relative_to(data_dir).as_posix(), path)
+                     for data_dir in data_dirs for path in data_dir.rglob("*")
+                     if path.is_file() and not path.is_symlink())
     digest = hashlib.sha256()
-    for path in files:
-        digest.update(f"{path.relative_to(data_dir).as_posix()}\0{_sha256_file(path)}\n".encode())
-    return f"sha256:{digest.hexdigest()}", len(files)
+    for data_dir, relative, path in entries:
+        digest.update(f"{data_dir}\0{relative}\0{_sha256_file(path)}\n".encode())
+    return f"sha256:{digest.hexdigest()}", len(entries)
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -101,16 +105,18 @@ def _check_out_dir(out_dir: Path) -> None:
                            "not write; remove them or give a new directory"], source="package")
 
 
-def _annotations(adapter_dir: Path, config: Path | None, data: Path | None, given: dict[str, str]) -> dict[str, str]:
+def _annotations(adapter_dir: Path, config: Path | None, data_dirs: list[Path],
+                 given: dict[str, str]) -> dict[str, str]:
     out = dict(given)
     if config is not None:
         if not config.is_file():
             raise ConfigError([f"--config {config}: no such file"], source="package")
         out[CONFIG_SHA] = f"sha256:{_sha256_file(config)}"
-    if data is not None:
-        if not data.is_dir():
-            raise ConfigError([f"--data {data}: no such directory"], source="package")
-        out[DATA_SHA], count = data_digest(data)
+    if data_dirs:
+        for data in data_dirs:
+            if not data.is_dir():
+                raise ConfigError([f"--data {data}: no such directory"], source="package")
+        out[DATA_SHA], count = data_digest(data_dirs)
         out[DATA_FILES] = str(count)
     metrics = adapter_dir / "metrics.json"
     if metrics.is_file():
@@ -138,8 +144,8 @@ def parse_annotations(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def package_adapter(adapter_dir: Path, out_dir: Path, config: Path | None = None, data: Path | None = None,
-                    annotations: dict[str, str] | None = None) -> dict:
+def package_adapter(adapter_dir: Path, out_dir: Path, config: Path | None = None,
+                    data_dirs: list[Path] | None = None, annotations: dict[str, str] | None = None) -> dict:
     """Write the adapter image's build context to out_dir; return the layer and config digests and the annotations."""
 
     missing = [name for name in ADAPTER_FILES if not (adapter_dir / name).is_file()]
@@ -152,7 +158,7 @@ def package_adapter(adapter_dir: Path, out_dir: Path, config: Path | None = None
         raise ConfigError([f"--adapter {adapter_dir}: adapter_config.json is not JSON ({err})"],
                           source="package") from None
     _check_out_dir(out_dir)
-    manifest_annotations = _annotations(adapter_dir, config, data, annotations or {})
+    manifest_annotations = _annotations(adapter_dir, config, data_dirs or [], annotations or {})
     data_dir = out_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     _write(out_dir / MARKER, b"written by python -m trainer package; it rewrites only the files it wrote\n")

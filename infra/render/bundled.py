@@ -231,7 +231,7 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
         init += [trainer, _container(
             "package-adapter", env.defaults["trainerImage"], ["python", "-m", "trainer"],
             ["package", f"--adapter={spec['outputDir']}", f"--out={context}",
-             f"--config={CONFIG_FILE}", f"--data={MOUNTS['data']}", *lineage],
+             f"--config={CONFIG_FILE}", *[f"--data={m['mountPath']}" for m in data_mounts], *lineage],
             [_mount("results", spec["outputDir"]), _mount("config", read_only=True),
              *[dict(m) for m in data_mounts]])]  # copies: a shared dict would be written as a YAML alias
         volumes.append({"name": "registry-push", "secret": {

@@ -187,6 +187,19 @@ def test_no_mount_sits_inside_a_read_only_one_and_the_trainer_reads_validation_w
         assert {"name": trainer_mount["name"], "mountPath": tuning.VALIDATION_DIR} in fetcher["volumeMounts"]
 
 
+@pytest.mark.parametrize("validation", [True, False], ids=["validation", "train-only"])
+def test_the_adapters_data_hash_covers_every_data_directory_the_trainer_reads(dev, validation):
+    from infra.render import tuning
+
+    w = dev.by_name(JOB)
+    data = {"train": SOURCES["urls"], **({"validation": SOURCES["image"]} if validation else {})}
+    job = bundled.job(dev, dataclasses.replace(w, spec={**w.spec, "data": data}), {})
+    read = [m["mountPath"] for m in _named(job, "trainer")["volumeMounts"]
+            if m["mountPath"] in (bundled.MOUNTS["data"], tuning.VALIDATION_DIR)]
+    hashed = [a.removeprefix("--data=") for a in _named(job, "package-adapter")["args"] if a.startswith("--data=")]
+    assert hashed == read == [bundled.MOUNTS["data"], *([tuning.VALIDATION_DIR] if validation else [])]
+
+
 def test_pulumi_program_sends_the_job_with_its_skip_await_annotation():
     """Under Pulumi's mocks: the Job resource's inputs are the rendered Job, annotation included (the provider
     reads skipAwait from a resource's inputs)."""

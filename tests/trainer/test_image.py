@@ -182,6 +182,30 @@ def test_package_records_lineage_annotations(adapter_dir, tmp_path):
     assert json.loads((out / "annotations.json").read_text())["$manifest"]["kaito-gitops.dev/data.sha256"] != before
 
 
+def test_package_hashes_every_data_directory_given(adapter_dir, tmp_path):
+    """The Job passes the training and the validation directory: both are in the one data hash."""
+    train, validation = tmp_path / "data", tmp_path / "validation"
+    for d in (train, validation):
+        d.mkdir()
+    (train / "a.jsonl").write_text("{}\n")
+    (validation / "b.jsonl").write_text("{}\n")
+
+    def recorded() -> dict:
+        proc = _package(adapter_dir, tmp_path / "ctx", f"--data={train}", f"--data={validation}")
+        assert proc.returncode == 0, proc.stderr
+        notes = json.loads((tmp_path / "ctx" / "annotations.json").read_text())["$manifest"]
+        return {"files": notes["kaito-gitops.dev/data.files"], "sha256": notes["kaito-gitops.dev/data.sha256"]}
+
+    before = recorded()
+    assert before["files"] == "2"
+    (validation / "b.jsonl").write_text("{\"changed\": 1}\n")
+    changed = recorded()
+    assert changed["sha256"] != before["sha256"]
+    (validation / "b.jsonl").rename(train / "b.jsonl")  # the same file, now training data
+    moved = recorded()
+    assert moved["files"] == "2" and moved["sha256"] != changed["sha256"]
+
+
 def test_package_annotation_without_a_key_is_a_usage_error(adapter_dir, tmp_path):
     proc = _package(adapter_dir, tmp_path / "ctx", "--annotation=novalue")
     assert proc.returncode == 2 and "KEY=VALUE" in proc.stderr
