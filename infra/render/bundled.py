@@ -33,7 +33,9 @@ SKOPEO_IMAGE = "mcr.microsoft.com/aks/skopeo:1.14.4-6"
 CURL_IMAGE = "curlimages/curl:8.11.1"
 CHECKPOINT_STORAGE = "256Gi"
 STORAGE_CLASS = "managed-csi-premium"
-RUN_AS = 1000
+# The trainer image's own user (trainer/Dockerfile `useradd --uid 10001`): a uid without a passwd entry gets
+# HOME=/ from the container runtime, and Triton (Liger's kernels) would then try to create /.triton.
+RUN_AS = 10001
 # pulumi-kubernetes waits for a Job to complete (10 minutes by default, then `up` fails) unless this
 # annotation is "true" (provider/pkg/metadata/annotations.go AnnotationSkipAwait, await.go).
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
@@ -265,6 +267,9 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
                 "metadata": {"labels": names.labels(env, w.team, w.name, "tuning")},
                 "spec": {
                     "restartPolicy": "Never",
+                    # No container calls the Kubernetes API: no token in the pod for a compromised
+                    # dependency to use.
+                    "automountServiceAccountToken": False,
                     "terminationGracePeriodSeconds": 300,
                     "nodeSelector": {names.POOL_LABEL: spec["placement"]["nodePool"]},
                     "tolerations": [dict(names.GPU_TAINT),

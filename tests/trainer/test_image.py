@@ -47,6 +47,24 @@ def test_runs_as_a_numeric_non_root_user():
     assert users[-1].isdigit() and int(users[-1]) != 0
 
 
+def test_the_bundled_job_runs_as_the_images_user_whose_home_exists():
+    """The pod's runAsUser overrides USER; a uid the image has no passwd entry for runs with HOME=/, where
+    Triton's and other caches cannot be written. The rendered Job uses the image's own uid."""
+    from infra.render.bundled import RUN_AS
+
+    users = [args for word, args in instructions() if word == "USER"]
+    created = re.search(r"useradd --uid (\d+) --create-home", DOCKERFILE.read_text())
+    assert created and int(created.group(1)) == int(users[-1]) == RUN_AS
+
+
+def test_the_allocator_uses_expandable_segments():
+    """Out of GPU memory exits 2 (not retried), so fragmentation must not cause it: PyTorch's CUDA caching
+    allocator with expandable segments (docs: "CUDA semantics", "Optimizing memory usage with
+    PYTORCH_CUDA_ALLOC_CONF") grows segments instead of stranding free blocks between them."""
+    env = " ".join(args for word, args in instructions() if word == "ENV")
+    assert "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True" in env
+
+
 def test_entrypoint_is_the_trainer_module():
     entry = [args for word, args in instructions() if word == "ENTRYPOINT"]
     assert json.loads(entry[-1]) == ["python", "-m", "trainer"]
