@@ -469,6 +469,7 @@ def run_two_ranks_with(hook: str, cfg: dict, tmp_path: Path) -> tuple[int, str]:
 
 
 RANK_1_CONFIG_ERROR = """
+import atexit
 import os
 
 if os.environ.get("RANK") == "1":
@@ -483,17 +484,23 @@ if os.environ.get("RANK") == "1":
         raise ConfigError(["LoraConfig.target_modules: rank 1 refuses the adapter"])
 
     trainer.train.attach_adapter = attach_adapter
+    atexit.register(lambda: open(os.environ["RANK_1_TORN_DOWN"], "w").write("interpreter teardown ran"))
 """
 
 
-def test_a_config_error_on_one_rank_after_the_process_group_exists_exits_2(tmp_path, tiny_model_dir, chat_parquet):
-    """Rank 1 raises a config error with the gloo group alive. Rank 0 then fails in its next collective
-    (exit 1, "Connection closed by peer") moments later: the launcher exits with the cause's 2, which the
-    Job's podFailurePolicy does not retry."""
+def test_a_config_error_on_one_rank_after_the_process_group_exists_exits_2(tmp_path, tiny_model_dir, chat_parquet,
+                                                                          monkeypatch):
+    """Rank 1 raises a config error with the gloo group alive. It leaves without the interpreter's teardown
+    (where gloo's threads can abort the process with 134), its message flushed. Rank 0 then fails in its next
+    collective (exit 1, "Connection closed by peer") moments later: the launcher exits with the cause's 2,
+    which the Job's podFailurePolicy does not retry."""
+    torn_down = tmp_path / "rank-1-torn-down"
+    monkeypatch.setenv("RANK_1_TORN_DOWN", str(torn_down))
     cfg = packed_config(tiny_model_dir, chat_parquet, tmp_path / "results", max_steps=4)
     code, output = run_two_ranks_with(RANK_1_CONFIG_ERROR, cfg, tmp_path)
     assert "rank 1 refuses the adapter" in output, output[-3000:]
     assert code == 2, (code, output[-3000:])
+    assert not torn_down.exists()  # atexit handlers did not run: os._exit skipped the teardown
 
 
 SLOW_RANK_0_WRITES = """
