@@ -172,7 +172,7 @@ def review_environment(name: str, base: str, repo: Path | None = None, root: Pat
     new = render_environment(review.env)
     review.changes = diff_objects(old, new)
     review.workloads = workload_changes(review.env, old, new, review.changes)
-    review.warnings = quota_warnings(review.env) + retirement_warnings(review.env)
+    review.warnings = quota_warnings(review.env) + retirement_warnings(review.env) + deadline_warnings(review.env)
     return review
 
 
@@ -368,6 +368,22 @@ def retirement_warnings(env: Environment) -> list[str]:
             for w in env.workloads
             if w.kind == TUNING_KIND and w.spec["engine"] == "kaito" and not w.retired
             and env.defaults["kaito"]["nodeProvisioning"] == "auto"]
+
+
+def deadline_warnings(env: Environment) -> list[str]:
+    """Bundled jobs whose estimated run is longer than the Job's deadline (maxTrainingHours): Kubernetes would
+    stop them before they finish."""
+    limit = env.defaults["maxTrainingHours"]
+    out = []
+    for w in env.workloads:
+        if w.kind != TUNING_KIND or w.spec["engine"] != "bundled" or w.retired:
+            continue
+        hours = pricing.estimate_tuning(w, None).hours
+        if hours is not None and hours > limit:
+            out.append(f"`{w.name}` (engine bundled) is estimated at {hours:.0f} h, longer than maxTrainingHours "
+                       f"({limit} h, _defaults.yaml): its Job would be stopped at the deadline; raise "
+                       "maxTrainingHours, or train fewer epochs or examples per job")
+    return out
 
 
 def capacity_warnings(plan) -> list[str]:

@@ -35,6 +35,7 @@ from infra.yamlload import Document, child_path, load_file
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS_DIR = REPO_ROOT / "workloads"
 DEFAULTS_FILE = "_defaults.yaml"
+DEFAULT_MAX_TRAINING_HOURS = 72  # schemas/environment-defaults.schema.json maxTrainingHours
 SCHEMA_FILES = {
     TUNING_KIND: "tuning-job.schema.json",
     INFERENCE_KIND: "inference-deployment.schema.json",
@@ -196,6 +197,7 @@ def _load_defaults(env_dir: Path, out: _Collector) -> dict[str, Any]:
         return {}
     data = dict(doc.data)
     data.setdefault("namespace", "{team}")
+    data.setdefault("maxTrainingHours", DEFAULT_MAX_TRAINING_HOURS)
     _check_namespaces(doc, data, out)
     data["kaito"] = {"version": KAITO_TARGET, "nodeProvisioning": "auto", **data.get("kaito", {})}
     _check_kaito(doc, data, out)

@@ -257,6 +257,9 @@ def job(env: Environment, w: Workload, jobs: dict[str, Workload]) -> dict[str, A
         "kind": "Job",
         "metadata": metadata,
         "spec": {
+            # Counted from the Job's start over every retry (Kubernetes "Job termination and cleanup"): at the
+            # deadline the pods get SIGTERM, the trainer checkpoints, and the Job fails with DeadlineExceeded.
+            "activeDeadlineSeconds": env.defaults["maxTrainingHours"] * 3600,
             "backoffLimit": 6,
             "podFailurePolicy": {"rules": [
                 {"action": "FailJob", "onExitCodes": {"containerName": "trainer", "operator": "In",

@@ -108,6 +108,25 @@ def test_a_team_at_its_quota_is_warned(repo: Path):
     assert "team `search-ranking` is at its `maxConcurrentTuningJobs` quota (1 of 1)" in _plan(repo)
 
 
+@pytest.mark.parametrize("limit, warned", [(1, True), (720, False)])
+def test_a_bundled_job_estimated_past_its_deadline_is_warned(repo: Path, limit: int, warned: bool):
+    """The bundled Job's activeDeadlineSeconds is maxTrainingHours: a run estimated longer would be stopped."""
+    defaults = repo / "workloads/dev/_defaults.yaml"
+    text = defaults.read_text()
+    assert "\nmaxTrainingHours: 72\n" in text
+    defaults.write_text(text.replace("\nmaxTrainingHours: 72\n", f"\nmaxTrainingHours: {limit}\n"))
+    (repo / "workloads/dev/search-ranking").mkdir()
+    (repo / "workloads/dev/search-ranking/support-bot.yaml").write_text(
+        NEW_JOB.replace("  baseModel:", "  engine: bundled\n  baseModel:").replace("examples: 20000", "examples: 200000"))
+    from infra import pricing
+    from infra.specs import load_environment
+    hours = pricing.estimate_tuning(load_environment("dev", repo / "workloads").by_name("support-bot"), None).hours
+    assert 1 < hours < 720
+    expected = (f"`support-bot` (engine bundled) is estimated at {hours:.0f} h, longer than maxTrainingHours "
+                f"({limit} h, _defaults.yaml)")
+    assert (expected in _plan(repo)) is warned
+
+
 @pytest.mark.parametrize("changed, expected", [
     (["workloads/dev/ml-platform/x.yaml"], ["dev"]),
     (["workloads/prod/_defaults.yaml", "docs/x.md"], ["prod"]),

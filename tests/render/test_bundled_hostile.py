@@ -61,7 +61,7 @@ def _hostile_specs(value: str) -> list[tuple[Environment, Workload, dict[str, Wo
         }
         return {**base, **extra}
 
-    defaults = {"registry": value, "trainerImage": value, "namespace": value}
+    defaults = {"registry": value, "trainerImage": value, "namespace": value, "maxTrainingHours": 72}
     earlier = Workload(TUNING_KIND, value, value, value, spec(data={"train": {"urls": [value]}}), Path("a.yaml"))
     shapes = [
         spec(data={"train": {"urls": [f"https://{value}/a.jsonl", value, f"https://h/{value}?{value}#{value}"]},

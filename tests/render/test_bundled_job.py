@@ -209,3 +209,13 @@ def test_pulumi_program_sends_the_job_with_its_skip_await_annotation():
     job = next(r for r in plan.by_type("kubernetes:batch/v1:Job") if r.inputs["metadata"]["name"] == JOB)
     assert job.inputs == _job(plan.environment), job.urn
     assert job.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+
+
+def test_the_job_stops_at_the_environments_training_deadline(dev):
+    """activeDeadlineSeconds counts from the Job's start over every retry (Kubernetes, "Job termination and
+    cleanup"); maxTrainingHours defaults to 72 and each environment may set its own."""
+    assert dev.defaults["maxTrainingHours"] == 72
+    assert _job(dev)["spec"]["activeDeadlineSeconds"] == 72 * 3600
+    shorter = dataclasses.replace(dev, defaults={**dev.defaults, "maxTrainingHours": 5})
+    assert _job(shorter)["spec"]["activeDeadlineSeconds"] == 5 * 3600
+
