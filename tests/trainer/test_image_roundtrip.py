@@ -126,8 +126,8 @@ def _workload(name: str, spec_extra: dict) -> Workload:
 
 
 def _env(registry: str, *workloads: Workload) -> Environment:
-    return Environment(name="dev", defaults={"registry": registry, "trainerImage": "trainer:test"},
-                       workloads=list(workloads))
+    defaults = {"registry": registry, "trainerImage": "trainer:test", "maxTrainingHours": 72}
+    return Environment(name="dev", defaults=defaults, workloads=list(workloads))
 
 
 def _container(job: dict, name: str) -> dict:
