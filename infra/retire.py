@@ -201,8 +201,8 @@ def find(env: Environment, objects: list[dict[str, Any]]) -> list[Finding]:
 
 
 def _cluster_text(text: str) -> str:
-    """Cluster-supplied text as printable ASCII: control characters escaped, anything else as `\\uXXXX`, so
-    no character YAML refuses (U+FFFE, a lone surrogate) or a terminal interprets gets into a file or a log."""
+    """Cluster-supplied text as printable ASCII: what `escape` makes safe (line breaks, terminal escapes, lone
+    surrogates, characters YAML refuses), and every other non-ASCII character as `\\uXXXX` too."""
     return escape(text).encode("ascii", "backslashreplace").decode("ascii")
 
 

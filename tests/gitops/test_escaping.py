@@ -46,6 +46,17 @@ def test_escape_keeps_printable_text_as_it_is(text: str) -> None:
         assert shown == text
 
 
+@pytest.mark.parametrize("text", ["lone \ud800 surrogate", "\udfff", "non \ufffe character \uffff"])
+def test_escape_output_can_always_be_written_and_loaded_as_yaml(text: str) -> None:
+    """Text from JSON (a cluster's condition message) may hold what UTF-8 cannot encode or YAML refuses."""
+    import yaml
+
+    shown = escape(text)
+    shown.encode("utf-8")
+    assert yaml.safe_load(f"# {shown}\nkey: 1\n") == {"key": 1}
+    assert escape(shown) == shown
+
+
 def _inline(markdown: str) -> list:
     tokens = MD.parse(markdown)
     assert [t.type for t in tokens] == ["paragraph_open", "inline", "paragraph_close"], tokens
