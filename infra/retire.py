@@ -151,9 +151,8 @@ def classify(env: Environment, workspace: dict[str, Any], jobs: list[dict[str, A
     if component != "tuning" or "tuning" not in workspace:
         found.state, found.detail = "not-ours", "not a Workspace this repo rendered for this environment"
         return found
-    w = next((w for w in env.workloads if w.kind == TUNING_KIND and w.namespace == found.namespace
-              and w.name == found.name), None)
-    if w is None or w.spec["engine"] != "kaito":
+    w = env.by_name(found.name)
+    if w is None or w.kind != TUNING_KIND or w.namespace != found.namespace or w.spec["engine"] != "kaito":
         found.state, found.detail = "no-spec", "no engine: kaito TuningJob of this name: the next deploy deletes it"
         return found
     found.spec = display_path(w.path)
@@ -299,7 +298,8 @@ def write(env: Environment, root: Path, findings: list[Finding]) -> list[str]:
     for finding in findings:
         if finding.action != "retire":
             continue
-        w = next(w for w in env.workloads if w.kind == TUNING_KIND and w.name == finding.name)
+        w = env.by_name(finding.name)
+        assert w is not None  # classify() found it
         try:
             edits.append((w, _edit(env, root, w, finding)))
         except InputError as error:
