@@ -113,8 +113,8 @@ def unreadable(path: Path, err: OSError) -> UnreadableData | None:
         return None
     reason = err.strerror or (str(err).splitlines() or [type(err).__name__])[0][:300]
     return UnreadableData(f"{path}: cannot read the data file ({reason}); check that the volume or download puts "
-                     "a readable file there (the pod runs as user 1000) and that DatasetConfig.dataset_path or "
-                     "BundledConfig.validation_path names it", err)
+                          f"a readable file there (the trainer runs as user {os.getuid()}) and that "
+                          "DatasetConfig.dataset_path or BundledConfig.validation_path names it", err)
 
 
 def _require_utf8(path: Path) -> None:
